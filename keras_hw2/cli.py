@@ -1,0 +1,25 @@
+"""Pieces shared by every command-line entry point."""
+import argparse
+import sys
+
+from keras_hw2.errors import InputError
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options every training command takes: seed and run directory."""
+    group = parser.add_argument_group("run")
+    group.add_argument("--seed", type=int, default=0, help="seed for Python, NumPy and TensorFlow (default 0)")
+    group.add_argument("--deterministic", action="store_true",
+                       help="also make TensorFlow ops deterministic (slower on GPU)")
+    group.add_argument("--runs-dir", default="runs", help="root of all run directories (default runs/)")
+    group.add_argument("--run-name", default=None,
+                       help="run directory name (default: a timestamp); re-using a name resumes that run")
+
+
+def run_main(main, argv=None) -> int:
+    """Call `main(argv)`; turn an `InputError` into one line on stderr and exit status 2."""
+    try:
+        return main(argv) or 0
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,32 @@
+"""PNG plots of training curves (matplotlib, no display needed)."""
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_curves(curves: dict, path, xlabel="epoch", ylabel="", title="") -> Path:
+    """Plot one or more curves against their index (1-based) and save a PNG.
+
+    Args:
+        curves: ``{label: sequence of numbers}``; each is drawn as a line.
+        path: where the PNG goes.
+
+    Returns:
+        The path written.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for label, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(curves) > 1:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

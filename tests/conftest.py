@@ -1,0 +1,39 @@
+"""Fixtures shared by the test modules."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def run_root(tmp_path):
+    """A temporary root for run directories (the CLIs' `--runs-dir`)."""
+    path = tmp_path / "runs"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def shared_data():
+    """`../shared/data`, the course data; the test is skipped where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} is absent (only the project's CI and developers have it)")
+    return SHARED_DATA
+
+
+def _python(*args, cwd=None, timeout=600, env=None):
+    """Run `python *args` in a fresh process; returns the CompletedProcess."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run([sys.executable, *args], cwd=cwd or REPO, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def python():
+    """Run Python in a clean process: `python("-m", "keras_hw2.cnn", "--help")`."""
+    return _python
