@@ -2,13 +2,11 @@
 
 ``--strategy default`` trains on one device (the GPU when TensorFlow sees one);
 ``mirrored`` replicates the model over every local GPU (or logical CPU device);
-``multiworker`` reads the cluster from the ``TF_CONFIG`` environment variable.
+``multiworker`` (``TF_CONFIG`` clusters) is refused with an explanation until
+Keras 3's ``fit`` supports ``MultiWorkerMirroredStrategy``.
 Build the model, optimizer and metrics inside ``strategy.scope()``; the batch
 size given on the command line is the global batch, split across replicas.
 """
-import json
-import os
-
 import tensorflow as tf
 
 from keras_hw2.errors import InputError
@@ -28,15 +26,11 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        raw = os.environ.get("TF_CONFIG")
-        if not raw:
-            raise InputError("--strategy multiworker needs the TF_CONFIG environment variable "
-                             "(cluster and task; see the README)")
-        try:
-            cluster = json.loads(raw)["cluster"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise InputError("TF_CONFIG must be JSON with a 'cluster' and a 'task' entry") from None
-        if not cluster.get("worker"):
-            raise InputError("TF_CONFIG's cluster lists no 'worker' addresses")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        # tf.distribute.MultiWorkerMirroredStrategy (cluster from TF_CONFIG) is the engine
+        # for several machines, but Keras 3's model.fit fails under it with "Attempt to
+        # convert a value (PerReplica...)" (keras-team/keras#20585, open with Keras 3.15).
+        raise InputError("--strategy multiworker is not available: Keras 3's model.fit does not run "
+                         "under MultiWorkerMirroredStrategy (keras-team/keras#20585); use --strategy "
+                         "mirrored on one machine, or tools/distributed_sweep.py to spread a sweep "
+                         "over several machines")
     raise InputError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")

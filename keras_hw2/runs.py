@@ -88,7 +88,7 @@ class Run:
             HistoryWriter(self.file(HISTORY_FILE)),
         ]
         if backup:
-            callbacks.append(keras.callbacks.BackupAndRestore(str(self.backup_dir)))
+            callbacks.append(AtomicBackupAndRestore(str(self.backup_dir)))
         return callbacks
 
 
@@ -149,6 +149,25 @@ class HistoryWriter(keras.callbacks.Callback):
         for key, value in {"epoch": epoch, **(logs or {})}.items():
             history.setdefault(key, [None] * keep).append(_to_number(value))
         write_json(self.path, history)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose saves survive a kill at any instant.
+
+    Keras writes `latest.weights.h5` in place, so a SIGKILL during the write
+    leaves a truncated file that the next run cannot load. Here the weights and
+    the epoch counter are first written to temporary files, then renamed over
+    the old ones: a killed run leaves either the previous backup or the new one.
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        tmp_weights = os.path.join(self.backup_dir, ".tmp.weights.h5")
+        self.model.save_weights(tmp_weights, overwrite=True)
+        tmp_metadata = Path(self.backup_dir) / ".tmp-metadata.json"
+        tmp_metadata.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+        os.replace(tmp_weights, self._weights_path)
+        os.replace(tmp_metadata, self._training_metadata_path)
 
 
 def _to_number(value):

@@ -135,3 +135,36 @@ def test_unknown_subcommand_is_a_one_line_error(python):
     result = python("-m", "keras_hw2", "gan")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["error: unknown command 'gan'; choose one of cnn, p2g, hopfield"]
+
+
+class _InterruptAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("interrupted")
+
+
+def test_an_interrupted_fit_resumes_from_its_backup_with_one_continuous_history(run_root):
+    run = runs.open_run("demo", {"lr": 0.1}, name="a", root=run_root)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((4, 2)), np.ones((4, 1))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(x, y, epochs=4, verbose=0, callbacks=run.callbacks() + [_InterruptAfterEpoch(1)])
+    assert sorted(p.name for p in run.backup_dir.iterdir()) == ["latest.weights.h5", "training_metadata.json"]
+    assert json.loads((run.backup_dir / "training_metadata.json").read_text())["epoch"] == 2
+
+    resumed = runs.open_run("demo", {"lr": 0.1}, name="a", root=run_root)
+    history = model.fit(x, y, epochs=4, verbose=0, callbacks=resumed.callbacks())
+    assert resumed.resumed and history.epoch == [2, 3]
+    assert resumed.history["epoch"] == [0, 1, 2, 3]
+
+
+def test_multiworker_strategy_is_refused_with_the_reason():
+    from keras_hw2.distribute import get_strategy
+
+    with pytest.raises(InputError, match="keras-team/keras#20585"):
+        get_strategy("multiworker")
