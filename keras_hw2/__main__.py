@@ -2,6 +2,8 @@
 import importlib
 import sys
 
+from keras_hw2.cli import run_main
+
 SUBCOMMANDS = {
     "cnn": "Intel scene classifiers: train, params, export (the main job)",
     "p2g": "phoneme-to-grapheme seq2seq: train, test, predict, export",
@@ -25,7 +27,7 @@ def main(argv=None) -> int:
         print(f"error: unknown command {command!r}; choose one of {', '.join(SUBCOMMANDS)}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"keras_hw2.{command}.__main__")
-    return module.main(rest)
+    return run_main(module.main, rest)
 
 
 if __name__ == "__main__":

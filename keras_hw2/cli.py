@@ -5,10 +5,21 @@ import sys
 from keras_hw2.errors import InputError
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type for counts and seeds: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options every training command takes: seed and run directory."""
     group = parser.add_argument_group("run")
-    group.add_argument("--seed", type=int, default=0, help="seed for Python, NumPy and TensorFlow (default 0)")
+    group.add_argument("--seed", type=non_negative_int, default=0, help="seed for Python, NumPy and TensorFlow (default 0)")
     group.add_argument("--deterministic", action="store_true",
                        help="also make TensorFlow ops deterministic (slower on GPU)")
     group.add_argument("--runs-dir", default="runs", help="root of all run directories (default runs/)")
