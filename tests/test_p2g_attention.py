@@ -1,0 +1,51 @@
+"""Bahdanau attention against a NumPy hand computation."""
+import keras
+import numpy as np
+import pytest
+
+from keras_hw2.p2g.attention import BahdanauAttention
+
+
+def _hand_attention(layer, s, h, mask):
+    w_s = layer.query_dense.kernel.numpy()
+    w_h = layer.key_dense.kernel.numpy()
+    v = layer.additive_attention.scale.numpy()
+    e = np.tanh((s @ w_s)[:, :, None, :] + (h @ w_h)[:, None, :, :]) @ v  # (B, T, S)
+    e = np.where(mask[:, None, :], e, -np.inf)
+    alpha = np.exp(e - e.max(-1, keepdims=True))
+    alpha /= alpha.sum(-1, keepdims=True)
+    return alpha @ h, alpha
+
+
+def test_matches_hand_computation_and_ignores_masked_positions():
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(2, 3, 4)).astype("float32")
+    h = rng.normal(size=(2, 5, 6)).astype("float32")
+    mask = np.array([[True] * 5, [True, True, False, False, False]])
+    layer = BahdanauAttention(7)
+    context, alpha = layer(s, h, value_mask=mask, return_attention_scores=True)
+    expected_context, expected_alpha = _hand_attention(layer, s, h, mask)
+    np.testing.assert_allclose(alpha, expected_alpha, atol=1e-6)
+    np.testing.assert_allclose(context, expected_context, atol=1e-5)
+    assert np.all(alpha.numpy()[1, :, 2:] == 0.0)
+
+
+def test_precomputed_keys_give_the_same_result():
+    rng = np.random.default_rng(1)
+    s, h = rng.normal(size=(2, 1, 4)).astype("float32"), rng.normal(size=(2, 5, 6)).astype("float32")
+    layer = BahdanauAttention(3)
+    np.testing.assert_allclose(layer(s, h), layer(s, h, key=layer.project_keys(h)), atol=1e-6)
+
+
+def test_weights_are_w_s_w_h_and_v_only():
+    layer = BahdanauAttention(7)
+    layer(np.zeros((1, 1, 4), "float32"), np.zeros((1, 2, 6), "float32"))
+    assert layer.count_params() == 4 * 7 + 6 * 7 + 7
+
+
+def test_config_round_trip_and_validation():
+    layer = BahdanauAttention(5, name="att")
+    assert BahdanauAttention.from_config(layer.get_config()).units == 5
+    with pytest.raises(ValueError, match="Received: units=0"):
+        BahdanauAttention(0)
+    assert keras.saving.get_registered_name(BahdanauAttention) == "keras_hw2>BahdanauAttention"
