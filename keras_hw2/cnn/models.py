@@ -1,0 +1,96 @@
+"""The homework's two CNN scene classifiers, built by one functional builder.
+
+Baseline (``batch_norm=False``), 5,340,742 trainable parameters on 48x48x3:
+    Rescaling(1/255) → 3 x [Conv2D 3x3 'same' (32, 64, 128 filters) → ReLU →
+    MaxPool 2x2 → Dropout] → Flatten → Dense 1024 → ReLU → Dropout →
+    Dense 512 → ReLU → Dense 6 → log-softmax.
+BatchNorm (``batch_norm=True``), 755,718 trainable parameters: BatchNormalization
+after each convolution (before its ReLU), global average pooling instead of
+Flatten, and BatchNormalization after Dense 1024 (before its ReLU and dropout).
+
+The output is log-probabilities; the loss is their negative log-likelihood
+(`nll_loss`) and the optimizer plain SGD (`compile_model`). Pixels are scaled
+inside the model, so it takes raw 0..255 images.
+"""
+import keras
+import tensorflow as tf
+
+from keras_hw2.cnn.data import CLASS_NAMES, IMAGE_SHAPE
+
+MODELS = {"baseline": False, "batchnorm": True}  # --model name → batch_norm switch
+FILTERS = (32, 64, 128)
+
+
+def build_model(batch_norm: bool = False, dropout: float = 0.1,
+                num_classes: int = len(CLASS_NAMES), input_shape=IMAGE_SHAPE) -> keras.Model:
+    """Build the baseline (``batch_norm=False``) or BatchNorm CNN.
+
+    Args:
+        batch_norm: the homework's switch between the two definitions.
+        dropout: the rate of every Dropout layer (the homework's 0.1).
+        num_classes: output classes.
+        input_shape: ``(height, width, channels)`` of the raw images.
+
+    Returns:
+        A functional `keras.Model` mapping raw pixels ``(batch_size, 48, 48, 3)``
+        (any numeric dtype, 0..255) to log-probabilities ``(batch_size, num_classes)``.
+
+    Example:
+    >>> build_model(batch_norm=True).count_params() - 2 * (32 + 64 + 128 + 1024)  # minus BN moving stats
+    755718
+    """
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+    inputs = keras.Input(input_shape, name="images")
+    x = keras.layers.Rescaling(1 / 255, name="rescaling")(inputs)
+    for block, filters in enumerate(FILTERS, start=1):
+        x = keras.layers.Conv2D(filters, 3, strides=1, padding="same", name=f"block{block}_conv")(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=f"block{block}_bn")(x)
+        x = keras.layers.ReLU(name=f"block{block}_relu")(x)
+        x = keras.layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
+        x = keras.layers.Dropout(dropout, name=f"block{block}_dropout")(x)
+    if batch_norm:
+        x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+    else:
+        x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(1024, name="dense1")(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(name="dense1_bn")(x)
+    x = keras.layers.ReLU(name="dense1_relu")(x)
+    x = keras.layers.Dropout(dropout, name="dense1_dropout")(x)
+    x = keras.layers.Dense(512, name="dense2")(x)
+    x = keras.layers.ReLU(name="dense2_relu")(x)
+    x = keras.layers.Dense(num_classes, name="logits")(x)
+    outputs = keras.layers.Activation("log_softmax", name="log_probabilities")(x)
+    return keras.Model(inputs, outputs, name="batchnorm_cnn" if batch_norm else "baseline_cnn")
+
+
+@keras.saving.register_keras_serializable(package="keras_hw2")
+def nll_loss(y_true, log_probabilities):
+    """Negative log-likelihood of integer labels under log-probabilities.
+
+    Args:
+        y_true: int ``(batch_size,)`` (or ``(batch_size, 1)``) class indices.
+        log_probabilities: ``(batch_size, num_classes)``, e.g. a log-softmax output.
+
+    Returns:
+        ``(batch_size,)``: ``-log_probabilities[i, y_true[i]]``.
+    """
+    y_true = tf.reshape(tf.cast(y_true, "int32"), [-1])
+    return -tf.gather(log_probabilities, y_true, axis=1, batch_dims=1)
+
+
+def compile_model(model: keras.Model, lr: float, jit_compile=False, steps_per_execution: int = 1) -> keras.Model:
+    """Compile with plain SGD (no momentum), `nll_loss` and an ``accuracy`` metric; returns `model`."""
+    if not lr > 0:
+        raise ValueError(f"lr must be positive. Received: lr={lr}")
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss=nll_loss,
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                  jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    return model
+
+
+def count_trainable_params(model: keras.Model) -> int:
+    """The number of trainable scalars (the homework's `get_number_trainable_params`)."""
+    return sum(int(tf.size(w)) for w in model.trainable_weights)

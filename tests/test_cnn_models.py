@@ -1,0 +1,81 @@
+"""keras_hw2.cnn.models: exact architectures, NLL loss, SGD, pixels scaled inside the model."""
+import doctest
+
+import keras
+import numpy as np
+import pytest
+
+from keras_hw2.cnn import evaluation, models, synthetic
+from keras_hw2.cnn.models import build_model, compile_model, count_trainable_params, nll_loss
+
+
+def _block(i, batch_norm):
+    names = [f"block{i}_conv", f"block{i}_bn", f"block{i}_relu", f"block{i}_pool", f"block{i}_dropout"]
+    return names if batch_norm else [n for n in names if not n.endswith("_bn")]
+
+
+@pytest.mark.parametrize("batch_norm, expected", [(False, 5_340_742), (True, 755_718)])
+def test_trainable_parameter_counts_match_the_homework(batch_norm, expected):
+    assert count_trainable_params(build_model(batch_norm=batch_norm)) == expected
+
+
+def test_baseline_layer_order():
+    model = build_model(batch_norm=False)
+    assert [layer.name for layer in model.layers] == [
+        "images", "rescaling", *_block(1, False), *_block(2, False), *_block(3, False), "flatten",
+        "dense1", "dense1_relu", "dense1_dropout", "dense2", "dense2_relu", "logits", "log_probabilities"]
+    assert [model.get_layer(f"block{i}_conv").filters for i in (1, 2, 3)] == [32, 64, 128]
+    conv = model.get_layer("block1_conv")
+    assert (conv.kernel_size, conv.strides, conv.padding) == ((3, 3), (1, 1), "same")
+    pool = model.get_layer("block1_pool")
+    assert (pool.pool_size, pool.strides) == ((2, 2), (2, 2))
+    assert [model.get_layer(n).units for n in ("dense1", "dense2", "logits")] == [1024, 512, 6]
+    assert all(model.get_layer(n).rate == 0.1 for n in ("block1_dropout", "block3_dropout", "dense1_dropout"))
+
+
+def test_batchnorm_layer_order():
+    model = build_model(batch_norm=True)
+    assert [layer.name for layer in model.layers] == [
+        "images", "rescaling", *_block(1, True), *_block(2, True), *_block(3, True), "global_pool",
+        "dense1", "dense1_bn", "dense1_relu", "dense1_dropout", "dense2", "dense2_relu", "logits", "log_probabilities"]
+    assert isinstance(model.get_layer("global_pool"), keras.layers.GlobalAveragePooling2D)
+    assert isinstance(model.get_layer("dense1_bn"), keras.layers.BatchNormalization)
+
+
+def test_output_is_log_probabilities_of_raw_pixels():
+    model = build_model(batch_norm=True)
+    images = np.random.default_rng(0).integers(0, 256, size=(4, 48, 48, 3)).astype("uint8")
+    log_probabilities = model(images, training=False).numpy()
+    assert log_probabilities.shape == (4, 6)
+    np.testing.assert_allclose(np.exp(log_probabilities).sum(axis=1), 1.0, rtol=1e-5)
+    # the model rescales: uint8 and float copies of the same pixels give the same output
+    np.testing.assert_allclose(model(images.astype("float32"), training=False).numpy(), log_probabilities, rtol=1e-5)
+    assert model.get_layer("rescaling").scale == pytest.approx(1 / 255)
+
+
+def test_nll_loss_picks_the_true_class_log_probability():
+    log_probabilities = np.log(np.array([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8]], dtype="float32"))
+    loss = nll_loss(np.array([1, 2]), log_probabilities).numpy()
+    np.testing.assert_allclose(loss, [np.log(4), -np.log(0.8)], rtol=1e-6)
+    np.testing.assert_allclose(nll_loss(np.array([[0], [0]]), log_probabilities).numpy(), [np.log(2), np.log(10)],
+                               rtol=1e-6)
+
+
+def test_compile_uses_plain_sgd():
+    model = compile_model(build_model(), lr=0.05)
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert model.optimizer.momentum == 0 and not model.optimizer.nesterov
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.05)
+
+
+def test_bad_dropout_and_lr_are_refused():
+    with pytest.raises(ValueError, match="Received: dropout=1.5"):
+        build_model(dropout=1.5)
+    with pytest.raises(ValueError, match="Received: lr=0"):
+        compile_model(build_model(), lr=0)
+
+
+@pytest.mark.parametrize("module", [models, synthetic, evaluation])
+def test_docstring_examples_run(module):
+    failed, attempted = doctest.testmod(module)
+    assert attempted > 0 and failed == 0

@@ -1,0 +1,153 @@
+"""python -m keras_hw2.cnn: train → plots → export → reload in a clean process; resume; bad input."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_hw2.cli import run_main
+from keras_hw2.cnn import __main__ as cli
+from keras_hw2.cnn.data import CLASS_NAMES, write_synthetic_npz
+from keras_hw2.cnn.train import DEMO_EPOCHS, resolve_lr
+
+RELOAD = """
+import sys, numpy as np, tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+images = np.load(sys.argv[2])
+files = [tf.io.read_file(p) for p in sys.argv[4:]]
+by_pixels = model.signatures["serving_default"](images=tf.constant(images))
+by_bytes = model.signatures["serve_image_bytes"](image_bytes=tf.stack(files))
+np.savez(sys.argv[3], probabilities=by_pixels["probabilities"].numpy(),
+         class_names=by_pixels["class_names"].numpy().astype("S"), predicted=by_pixels["predicted_class"].numpy().astype("S"),
+         bytes_probabilities=by_bytes["probabilities"].numpy())
+assert not [m for m in sys.modules if m.startswith("keras_hw2")], "the reloading process imported keras_hw2"
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory):
+    return write_synthetic_npz(tmp_path_factory.mktemp("data") / "tiny.npz", num_per_class=4, with_test=True)
+
+
+def _train(tiny_npz, run_root, name, *extra):
+    return cli.main(["train", "--data", str(tiny_npz), "--epochs", "1", "--batch-size", "8",
+                     "--runs-dir", str(run_root), "--run-name", name, *extra])
+
+
+def test_train_plot_export_and_reload_in_a_clean_process(tiny_npz, run_root, tmp_path, python, capsys):
+    assert _train(tiny_npz, run_root, "e2e") == 0
+    run = run_root / "cnn" / "e2e"
+    for name in ("config.json", "history.json", "training_loss.png", "validation_accuracy.png",
+                 "confusion_matrix.png", "results.json", "model.keras", "best.weights.h5"):
+        assert (run / name).is_file(), name
+    assert list((run / "train").glob("events.out.tfevents.*")) and list((run / "validation").glob("events.*"))
+    history = json.loads((run / "history.json").read_text())
+    assert history["epoch"] == [0] and len(history["loss"]) == len(history["val_accuracy"]) == 1
+    results = json.loads((run / "results.json").read_text())
+    assert results["best_val_accuracy"] == history["val_accuracy"][0] and results["best_epoch"] == 1
+    matrix = np.array(results["test"]["confusion_matrix"])
+    assert matrix.shape == (6, 6) and matrix.sum() == 24 and matrix.sum(axis=1).tolist() == [4] * 6
+    assert results["test"]["accuracy"] == pytest.approx(np.trace(matrix) / 24)
+    assert list(results["test"]["per_class_accuracy"]) == list(CLASS_NAMES)
+    assert "best validation accuracy" in capsys.readouterr().out
+
+    assert cli.main(["export", "--run", str(run), "--root", str(tmp_path / "saved")]) == 0
+    export_dir = tmp_path / "saved" / "cnn_baseline" / "1"
+    assert (export_dir / "saved_model.pb").is_file()
+
+    images = np.load(tiny_npz)["test_images"][:5]
+    expected = np.exp(keras.saving.load_model(run / "model.keras").predict(images, verbose=0))
+    np.save(tmp_path / "images.npy", images)
+    same_size = tmp_path / "same.png"
+    same_size.write_bytes(tf.io.encode_png(images[0]).numpy())
+    large = tmp_path / "large.jpg"
+    large.write_bytes(tf.io.encode_jpeg(np.repeat(np.repeat(images[1], 3, axis=0), 2, axis=1)).numpy())
+    result = python("-c", RELOAD, str(export_dir), str(tmp_path / "images.npy"), str(tmp_path / "out.npz"),
+                    str(same_size), str(large))
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(out["probabilities"], expected, rtol=1e-4, atol=1e-6)
+    assert out["class_names"].shape == (5, 6) and [c.decode() for c in out["class_names"][0]] == list(CLASS_NAMES)
+    assert [c.decode() for c in out["predicted"]] == [CLASS_NAMES[i] for i in expected.argmax(axis=1)]
+    np.testing.assert_allclose(out["bytes_probabilities"][0], expected[0], rtol=1e-4, atol=1e-6)
+    assert out["bytes_probabilities"].shape == (2, 6)
+    np.testing.assert_allclose(out["bytes_probabilities"].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_rerunning_a_finished_run_resumes_it_without_training(tiny_npz, run_root, capsys):
+    assert _train(tiny_npz, run_root, "again", "--model", "batchnorm") == 0
+    results = (run_root / "cnn" / "again" / "results.json").read_text()
+    capsys.readouterr()
+    assert _train(tiny_npz, run_root, "again", "--model", "batchnorm") == 0
+    out = capsys.readouterr().out
+    assert "(resumed)" in out and "Epoch 1/1" not in out
+    assert (run_root / "cnn" / "again" / "results.json").read_text() == results
+
+
+def test_no_arguments_trains_on_the_synthetic_demo(monkeypatch, tmp_path, capsys):
+    seen = {}
+
+    def fake_train(config, data, run):
+        seen.update(config=config, data=data, run=run)
+        return {"best_val_accuracy": 0.5, "best_epoch": 1, "epochs": config.epochs}
+
+    monkeypatch.setattr(cli, "train_and_evaluate", fake_train)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([]) == 0
+    config = seen["config"]
+    assert (config.model, config.data, config.epochs, config.batch_size, config.dropout) == (
+        "baseline", None, DEMO_EPOCHS, 8, 0.1)
+    assert (tmp_path / seen["run"].path).parent == tmp_path / "runs" / "cnn"
+    assert "SYNTHETIC" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "{tmp}/missing.npz"], "{tmp}/missing.npz: no such file or directory"),
+    (["--data", "{tmp}/bad.npz"], "{tmp}/bad.npz: missing key(s) val_images, val_labels"),
+    (["--lr", "best"], r"tuner_results/cnn_lr_baseline/best_lr.json: no best-lr file"),
+    (["--epochs", "0"], "--epochs must be at least 1. Received: 0"),
+    (["--lr", "-1"], "--lr must be positive. Received: -1.0"),
+])
+def test_bad_input_exits_2_with_one_line_before_training(args, message, tmp_path, monkeypatch, capsys):
+    np.savez(tmp_path / "bad.npz", train_images=np.zeros((6, 48, 48, 3), "uint8"), train_labels=np.arange(6))
+    monkeypatch.chdir(tmp_path)
+    args = [a.format(tmp=tmp_path) for a in args]
+    assert run_main(cli.main, ["train", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert message.format(tmp=tmp_path) in err or pytest.fail(f"{message!r} not in {err!r}")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_export_of_an_unfinished_run_is_refused(tmp_path, capsys):
+    assert run_main(cli.main, ["export", "--run", str(tmp_path)]) == 2
+    assert f"{tmp_path}/model.keras: no trained model here" in capsys.readouterr().err
+
+
+def test_lr_from_a_number_or_a_best_lr_file(tmp_path):
+    (tmp_path / "best.json").write_text(json.dumps({"lr": 0.03}))
+    assert resolve_lr("0.5", "baseline") == 0.5
+    assert resolve_lr(str(tmp_path / "best.json"), "baseline") == 0.03
+
+
+def test_params_prints_both_counts(capsys):
+    assert cli.main(["params"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["baseline: 5,340,742 trainable parameters",
+                                                   "batchnorm: 755,718 trainable parameters"]
+
+
+@pytest.mark.slow
+def test_demo_main_job_runs_end_to_end(tmp_path, python):
+    result = python("-m", "keras_hw2.cnn", "train", "--runs-dir", str(tmp_path), "--run-name", "demo", timeout=1800)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "cnn" / "demo" / "results.json").read_text())
+    assert results["best_val_accuracy"] > 0.6 and results["test"]["accuracy"] > 0.6
+
+
+@pytest.mark.slow
+def test_one_epoch_on_the_real_data(shared_data, run_root):
+    assert cli.main(["train", "--data", str(shared_data / "intel_landscapes_48.npz"), "--epochs", "1",
+                     "--batch-size", "64", "--lr", "0.05", "--runs-dir", str(run_root), "--run-name", "real"]) == 0
+    results = json.loads((run_root / "cnn" / "real" / "results.json").read_text())
+    assert results["best_val_accuracy"] > 1 / 6

@@ -1,0 +1,164 @@
+"""Killed runs resume: a CNN training run and a keras-tuner search, SIGKILLed and re-run.
+
+Training resumes from its last finished epoch (`BackupAndRestore` in the run
+directory) and ends with one continuous history.json; a search resumes from its
+project directory and runs every trial exactly once; a run directory holding
+another configuration is refused through the CLI.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+EPOCHS = 2
+
+
+def _start(*args):
+    """Start `python *args`; its output goes to temporary files (a full pipe would block it)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    process = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, text=True, stdout=out, stderr=err)
+    process.outputs = (out, err)
+    return process
+
+
+def _finished(process, timeout_s=300):
+    """Wait for `process`; returns (exit status, stdout, stderr)."""
+    try:
+        process.wait(timeout=timeout_s)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    texts = []
+    for file in process.outputs:
+        file.seek(0)
+        texts.append(file.read())
+        file.close()
+    return (process.returncode, *texts)
+
+
+def _kill_when(process, condition, timeout_s=180):
+    """SIGKILL `process` as soon as `condition()` holds; True if it was still running then."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        if condition():
+            alive = process.poll() is None
+            process.send_signal(signal.SIGKILL)
+            _finished(process)
+            return alive
+        time.sleep(0.05)
+    if process.poll() is None:
+        process.kill()
+    code, out, err = _finished(process)
+    raise AssertionError(f"condition never held (exit status {code}):\n{out[-2000:]}\n{err[-3000:]}")
+
+
+def _read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory):
+    from keras_hw2.cnn.data import write_synthetic_npz
+
+    return write_synthetic_npz(tmp_path_factory.mktemp("data") / "tiny.npz", num_per_class=4, seed=0)
+
+
+def _train_args(npz, runs_dir, lr="0.01"):
+    return ["-m", "keras_hw2.cnn", "train", "--data", str(npz), "--epochs", str(EPOCHS), "--batch-size", "8",
+            "--lr", lr, "--seed", "0", "--steps-per-execution", "1", "--runs-dir", str(runs_dir),
+            "--run-name", "crash"]
+
+
+def _epochs_done(history_path):
+    try:
+        return len(_read_json(history_path)["epoch"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
+
+
+def _epochs_backed_up(run_dir):
+    """The epochs `BackupAndRestore` has saved (its training_metadata.json is written last)."""
+    try:
+        return _read_json(run_dir / "backup" / "training_metadata.json")["epoch"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
+
+
+def test_killed_training_resumes_to_one_continuous_history_and_refuses_another_config(tiny_npz, tmp_path, capsys):
+    from keras_hw2.cli import run_main
+    from keras_hw2.cnn.__main__ import main
+
+    run_dir = tmp_path / "runs" / "cnn" / "crash"
+    history = run_dir / "history.json"
+    first = _start(*_train_args(tiny_npz, tmp_path / "runs"))
+    # Killed once the first epoch is finished: recorded in history.json and saved by BackupAndRestore.
+    assert _kill_when(first, lambda: _epochs_backed_up(run_dir) >= 1), "the run finished before it was killed"
+    assert 1 <= _epochs_done(history) < EPOCHS
+
+    # The same --run-name with another --lr is refused by the CLI (in this process: no second TF start-up).
+    assert run_main(main, _train_args(tiny_npz, tmp_path / "runs", lr="0.02")[2:]) == 2
+    assert capsys.readouterr().err == (f"error: {run_dir}: holds a run with another configuration (differs in: lr); "
+                                       "refusing to resume it; choose another --run-name\n")
+    # The same command resumes.
+    code, out, err = _finished(_start(*_train_args(tiny_npz, tmp_path / "runs")))
+    assert code == 0, err[-3000:]
+    assert "(resumed)" in out and "Epoch 1/" not in out and f"Epoch {EPOCHS}/{EPOCHS}" in out
+
+    record = _read_json(history)
+    assert record["epoch"] == list(range(EPOCHS))
+    assert all(len(values) == EPOCHS and None not in values for values in record.values())
+    assert _read_json(run_dir / "results.json")["epochs"] == EPOCHS
+    assert _read_json(run_dir / "config.json")["lr"] == 0.01
+    with zipfile.ZipFile(run_dir / "model.keras") as archive:
+        assert archive.testzip() is None
+    assert not (run_dir / "backup").exists()  # BackupAndRestore removes its state after a finished fit
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+def _trial_statuses(project):
+    statuses = {}
+    for path in project.glob("trial_*/trial.json"):
+        try:
+            statuses[path.parent.name] = _read_json(path)["status"]
+        except (json.JSONDecodeError, KeyError):
+            pass
+    return statuses
+
+
+def test_search_killed_between_trials_resumes_and_runs_every_trial_once(tiny_npz, tmp_path):
+    lrs = (0.1, 0.01)
+    project = tmp_path / "tuner" / "lr"
+    args = ["-m", "tuners.cnn_lr", "--data", str(tiny_npz), "--epochs", "1", "--batch-size", "8",
+            "--lrs", ",".join(map(str, lrs)), "--directory", str(tmp_path / "tuner"), "--project-name", "lr"]
+    first = _start(*args)
+    assert _kill_when(first, lambda: _trial_statuses(project).get("trial_0") == "COMPLETED"), \
+        "the search finished before it was killed"
+    completed_before = sum(status == "COMPLETED" for status in _trial_statuses(project).values())
+    assert 1 <= completed_before < len(lrs)
+
+    code, out, err = _finished(_start(*args))
+    assert code == 0, err[-3000:]
+    assert "Reloading Tuner" in out
+    assert len(re.findall(r"val_loss: ", out)) == len(lrs) - completed_before  # finished trials are not re-run
+    trials = [_read_json(project / f"trial_{i}" / "trial.json") for i in range(len(lrs))]
+    assert not (project / f"trial_{len(lrs)}").exists()
+    assert all(trial["status"] == "COMPLETED" for trial in trials)
+    assert sorted(trial["hyperparameters"]["values"]["lr"] for trial in trials) == sorted(lrs)
+    oracle = _read_json(project / "oracle.json")
+    ids = [str(i) for i in range(len(lrs))]
+    assert sorted(oracle["end_order"]) == ids and sorted(oracle["start_order"]) == ids
+    summary = _read_json(project / "best_lr.json")
+    assert [t["trial_id"] for t in summary["trials"]] == ids
+    assert f"best lr {summary['lr']:g}" in out
