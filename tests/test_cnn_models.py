@@ -42,6 +42,13 @@ def test_batchnorm_layer_order():
     assert isinstance(model.get_layer("dense1_bn"), keras.layers.BatchNormalization)
 
 
+def test_batchnorm_uses_the_homework_pytorch_statistics_update():
+    model = build_model(batch_norm=True)
+    for name in ("block1_bn", "block2_bn", "block3_bn", "dense1_bn"):
+        layer = model.get_layer(name)
+        assert (layer.momentum, layer.epsilon) == (0.9, 1e-5)  # PyTorch momentum=0.1, eps=1e-5
+
+
 def test_output_is_log_probabilities_of_raw_pixels():
     model = build_model(batch_norm=True)
     images = np.random.default_rng(0).integers(0, 256, size=(4, 48, 48, 3)).astype("uint8")

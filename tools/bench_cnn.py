@@ -26,6 +26,7 @@ from keras_hw2.cnn.models import MODELS, build_model, compile_model
 from keras_hw2.cnn.synthetic import generate_images
 from keras_hw2.devices import device_report
 from keras_hw2.errors import InputError
+from keras_hw2.runs import write_json
 from keras_hw2.seeding import set_seed
 
 PYTORCH_REFERENCE = {"baseline": 360.0, "batchnorm": 510.0}  # homework's images/s at batch 8, same machine
@@ -105,11 +106,9 @@ def main(argv=None) -> int:
     results = benchmark(_parse_ints(args.batch_sizes, "--batch-sizes"),
                         _parse_ints(args.steps_per_execution, "--steps-per-execution"),
                         num_images=args.num_images, repeats=args.repeats)
-    text = json.dumps(results, indent=2)
-    print(text)
+    print(json.dumps(results, indent=2))
     if args.output:
-        with open(args.output, "w") as f:
-            f.write(text + "\n")
+        write_json(args.output, results)
     return 0
 
 

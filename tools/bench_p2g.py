@@ -24,6 +24,7 @@ from keras_hw2.p2g import decoding
 from keras_hw2.p2g.data import build_vocabularies, encode_phonemes, make_dataset
 from keras_hw2.p2g.serving import load_checkpoint
 from keras_hw2.p2g.train import TrainConfig, build_model, load_corpus
+from keras_hw2.runs import write_json
 from keras_hw2.seeding import set_seed
 
 
@@ -87,11 +88,9 @@ def main(argv=None) -> int:
                 key = f"{name}/batch{batch_size}/{'jit' if jit else 'nojit'}"
                 result["words_per_second"][key] = round(words_per_second(model, words, sampler, batch_size, jit), 1)
                 print(key, result["words_per_second"][key], file=sys.stderr)
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.output:
-        with open(args.output, "w") as f:
-            f.write(text + "\n")
+        write_json(args.output, result)
     return 0
 
 
