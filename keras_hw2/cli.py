@@ -28,9 +28,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_main(main, argv=None) -> int:
-    """Call `main(argv)`; turn an `InputError` into one line on stderr and exit status 2."""
+    """Call `main(argv)`; turn an `InputError` into one line on stderr and exit status 2.
+
+    Ctrl-C (`KeyboardInterrupt`) ends with one line, ``interrupted: <where>``, and
+    exit status 130; code that knows where a run can be resumed raises
+    ``KeyboardInterrupt("at epoch N; re-run the same command to resume")``.
+    """
     try:
         return main(argv) or 0
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:
+        print(f"interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
+        return 130

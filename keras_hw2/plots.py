@@ -1,10 +1,15 @@
-"""PNG plots of training curves (matplotlib, no display needed)."""
+"""PNG plots of training curves (matplotlib, no display needed).
+
+The one place that chooses matplotlib's backend: every module that draws
+imports ``plt`` from here, so the non-interactive Agg backend is always set
+before pyplot is first imported.
+"""
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
 
 
 def plot_curves(curves: dict, path, xlabel="epoch", ylabel="", title="") -> Path:

@@ -5,6 +5,7 @@ Layout (``tensorboard --logdir runs`` shows every run)::
     runs/<task>/<name>/
         config.json      the run's configuration, written before training
         history.json     per-epoch metrics, rewritten after every epoch
+        best.keras       the model of the best validation epoch (what evaluate, predict and export read)
         *.png            plots
         train/ validation/   TensorBoard event files
         backup/          BackupAndRestore state while a run is unfinished
@@ -24,6 +25,7 @@ import keras
 from keras_hw2.errors import InputError
 
 CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "best.keras"  # every task: the model of the best validation epoch
 HISTORY_FILE = "history.json"
 BACKUP_DIR = "backup"
 

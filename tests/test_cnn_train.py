@@ -39,7 +39,7 @@ def test_train_plot_export_and_reload_in_a_clean_process(tiny_npz, run_root, tmp
     assert _train(tiny_npz, run_root, "e2e") == 0
     run = run_root / "cnn" / "e2e"
     for name in ("config.json", "history.json", "training_loss.png", "validation_accuracy.png",
-                 "confusion_matrix.png", "results.json", "model.keras", "best.weights.h5"):
+                 "confusion_matrix.png", "results.json", "best.keras", "best.weights.h5"):
         assert (run / name).is_file(), name
     assert list((run / "train").glob("events.out.tfevents.*")) and list((run / "validation").glob("events.*"))
     history = json.loads((run / "history.json").read_text())
@@ -57,7 +57,7 @@ def test_train_plot_export_and_reload_in_a_clean_process(tiny_npz, run_root, tmp
     assert (export_dir / "saved_model.pb").is_file()
 
     images = np.load(tiny_npz)["test_images"][:5]
-    expected = np.exp(keras.saving.load_model(run / "model.keras").predict(images, verbose=0))
+    expected = np.exp(keras.saving.load_model(run / "best.keras").predict(images, verbose=0))
     np.save(tmp_path / "images.npy", images)
     same_size = tmp_path / "same.png"
     same_size.write_bytes(tf.io.encode_png(images[0]).numpy())
@@ -122,7 +122,7 @@ def test_bad_input_exits_2_with_one_line_before_training(args, message, tmp_path
 
 def test_export_of_an_unfinished_run_is_refused(tmp_path, capsys):
     assert run_main(cli.main, ["export", "--run", str(tmp_path)]) == 2
-    assert f"{tmp_path}/model.keras: no trained model here" in capsys.readouterr().err
+    assert f"{tmp_path}/best.keras: no trained model here" in capsys.readouterr().err
 
 
 def test_lr_from_a_number_or_a_best_lr_file(tmp_path):

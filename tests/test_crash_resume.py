@@ -121,7 +121,7 @@ def test_killed_training_resumes_to_one_continuous_history_and_refuses_another_c
     assert all(len(values) == EPOCHS and None not in values for values in record.values())
     assert _read_json(run_dir / "results.json")["epochs"] == EPOCHS
     assert _read_json(run_dir / "config.json")["lr"] == 0.01
-    with zipfile.ZipFile(run_dir / "model.keras") as archive:
+    with zipfile.ZipFile(run_dir / "best.keras") as archive:
         assert archive.testzip() is None
     assert not (run_dir / "backup").exists()  # BackupAndRestore removes its state after a finished fit
     assert not list(run_dir.glob(".*.tmp"))

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     if "test" in results:
         print(f"test accuracy {results['test']['accuracy']:.4f}; per class: "
               + ", ".join(f"{k} {v:.3f}" for k, v in results["test"]["per_class_accuracy"].items() if v is not None))
-    print(f"outputs in {run.path}: history.json, training_loss.png, validation_accuracy.png, model.keras"
+    print(f"outputs in {run.path}: history.json, training_loss.png, validation_accuracy.png, best.keras"
           + (", confusion_matrix.png" if "test" in results else "") + f"; tensorboard --logdir {run.path}")
     return 0
 

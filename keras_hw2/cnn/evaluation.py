@@ -1,11 +1,9 @@
 """Test-set metrics of a classifier: accuracy, per-class accuracy, confusion matrix (and its PNG)."""
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from keras_hw2.plots import plt
 
 
 def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:

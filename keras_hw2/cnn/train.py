@@ -5,7 +5,7 @@
 2. fits it with `Run.callbacks()` (TensorBoard, history.json, BackupAndRestore, so a
    killed run continues when re-run with the same run name) and a checkpoint that
    keeps the weights of the epoch with the best validation accuracy;
-3. reloads those best weights, saves them as ``model.keras`` (what ``export`` reads),
+3. reloads those best weights, saves them as ``best.keras`` (what ``export`` reads),
    plots the training loss and the validation accuracy per epoch and, when the
    data has a test split, writes test accuracy, per-class accuracy and a
    confusion-matrix PNG; everything also goes to ``results.json``.
@@ -23,7 +23,7 @@ from keras_hw2.cnn.models import MODELS, build_model, compile_model
 from keras_hw2.distribute import STRATEGIES, get_strategy
 from keras_hw2.errors import InputError
 from keras_hw2.plots import plot_curves
-from keras_hw2.runs import Run, read_json, write_json
+from keras_hw2.runs import CHECKPOINT_FILE, Run, read_json, write_json
 from keras_hw2.seeding import set_seed
 
 TASK = "cnn"  # runs/cnn/<name>/
@@ -31,7 +31,6 @@ DEMO_EPOCHS = 10  # epochs on the synthetic demo data when --epochs is not given
 TUNER_DIRECTORY = "tuner_results"  # default keras-tuner directory (git-ignored)
 BEST_LR_FILE = "best_lr.json"
 BEST_WEIGHTS_FILE = "best.weights.h5"
-MODEL_FILE = "model.keras"
 RESULTS_FILE = "results.json"
 
 
@@ -107,7 +106,7 @@ def train_and_evaluate(config: TrainConfig, data: ImageData, run: Run) -> dict:
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, shuffle=False, verbose=2,  # ds shuffles
               callbacks=[_best_weights_checkpoint(run), *run.callbacks()])
     model.load_weights(run.file(BEST_WEIGHTS_FILE))
-    model.save(run.file(MODEL_FILE))
+    model.save(run.file(CHECKPOINT_FILE))
     return _report(model, config, data, run)
 
 
@@ -142,7 +141,7 @@ def _report(model: keras.Model, config: TrainConfig, data: ImageData, run: Run) 
 
 def load_trained_model(run_dir) -> keras.Model:
     """The best-weights model that `train_and_evaluate` saved in `run_dir`."""
-    path = Path(run_dir) / MODEL_FILE
+    path = Path(run_dir) / CHECKPOINT_FILE
     if not path.is_file():
         raise InputError(f"{path}: no trained model here; pass a finished run directory (runs/{TASK}/<name>)")
     return keras.saving.load_model(path)

@@ -17,17 +17,13 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import tensorflow as tf
 
 from keras_hw2.errors import InputError
 from keras_hw2.hopfield.maths import retrieve
-from keras_hw2.plots import plot_curves
+from keras_hw2.plots import plot_curves, plt
 from keras_hw2.runs import Run, write_json
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 CORRUPTIONS = ("noise", "mask")
 

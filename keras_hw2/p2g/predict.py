@@ -1,13 +1,10 @@
 """Spelling a few phoneme strings for the CLI, with an optional attention heatmap."""
-import matplotlib
+import tensorflow as tf
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from keras_hw2.errors import InputError  # noqa: E402
-from keras_hw2.p2g.decoding import MAX_LENGTH  # noqa: E402
-from keras_hw2.p2g.serving import Speller  # noqa: E402
+from keras_hw2.errors import InputError
+from keras_hw2.p2g.decoding import MAX_LENGTH
+from keras_hw2.p2g.serving import Speller
+from keras_hw2.plots import plt
 
 
 def predict(speller: Speller, phonemes: list, top_p=None, k=3, beam=None, seed=0, attention_png=None) -> list:

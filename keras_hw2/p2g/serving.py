@@ -17,8 +17,7 @@ from keras_hw2.p2g import decoding
 from keras_hw2.p2g.data import split_phonemes
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.vocab import UNK
-
-CHECKPOINT_FILE = "best.keras"
+from keras_hw2.runs import CHECKPOINT_FILE
 
 
 def checkpoint_path(path) -> Path:
