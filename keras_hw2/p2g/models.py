@@ -38,8 +38,14 @@ class Encoder(keras.layers.Layer):
         inputs: ``(batch_size, S)`` int ids, 0 = PAD.
 
     Returns:
-        `EncodedSource` without keys: outputs ``(batch_size, S, units)``, mask,
-        and states [h, c] each ``(batch_size, units)``.
+        `EncodedSource`: outputs ``(batch_size, S, units)``, keys (the same
+        outputs), mask ``(batch_size, S)`` and states [h, c] each
+        ``(batch_size, units)``.
+
+    Example:
+    >>> encoded = Encoder(5, units=4)(tf.constant([[4, 3, 0]]))
+    >>> tuple(encoded.outputs.shape), encoded.mask.numpy().tolist(), tuple(encoded.states[0].shape)
+    ((1, 3, 4), [[True, True, False]], (1, 4))
     """
 
     def __init__(self, vocabulary_size, units, dropout=0.0, **kwargs):
