@@ -54,6 +54,19 @@ def run_layer_test(layer_cls, init_kwargs, input_data, *, expected_output_shape,
 
     Returns:
         The built layer (for further value checks).
+
+    Example:
+    >>> run_layer_test(keras.layers.Dense, {"units": 3}, np.ones((2, 4), "float32"),
+    ...                expected_output_shape=(2, 3), expected_num_trainable_weights=2,
+    ...                bad_init_kwargs=[{"units": 0}]).count_params()
+    15
+    >>> class ForgetfulDense(keras.layers.Dense):  # a defect the contract finds
+    ...     def get_config(self):
+    ...         return {k: v for k, v in super().get_config().items() if k != "use_bias"}
+    >>> run_layer_test(ForgetfulDense, {"units": 3, "use_bias": False}, np.ones((2, 4), "float32"),
+    ...                expected_output_shape=(2, 3), expected_num_trainable_weights=1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    AssertionError: get_config() lacks init arguments ['use_bias']...
     """
     call_kwargs = dict(call_kwargs or {})
     expected_shapes = keras.tree.map_shape_structure(tuple, expected_output_shape)
@@ -80,8 +93,7 @@ def run_layer_test(layer_cls, init_kwargs, input_data, *, expected_output_shape,
     # 3. Eager call.
     outputs = _call(layer, input_data, call_kwargs)
     _assert_structure("eager call", outputs, expected_shapes, expected_dtypes)
-    for leaf in keras.tree.flatten(outputs):
-        assert np.all(np.isfinite(_floats(leaf))), "eager call: non-finite output"
+    _assert_finite("eager call", outputs)
 
     # 4. Config round trip.
     config = layer.get_config()
@@ -133,12 +145,10 @@ def run_layer_test(layer_cls, init_kwargs, input_data, *, expected_output_shape,
 
     # 8. Mixed precision.
     if run_mixed_precision_check:
-        mixed = layer_cls(**{**init_kwargs, "dtype": "mixed_float16"})
-        for leaf, dtype in zip(keras.tree.flatten(_call(mixed, input_data, call_kwargs)),
-                               keras.tree.flatten(expected_dtypes)):
-            want = "float16" if "float" in dtype else dtype
-            assert keras.backend.standardize_dtype(leaf.dtype) == want, f"mixed_float16 output {leaf.dtype}"
-            assert np.all(np.isfinite(_floats(leaf))), "mixed_float16: non-finite output"
+        mixed_outputs = _call(layer_cls(**{**init_kwargs, "dtype": "mixed_float16"}), input_data, call_kwargs)
+        half_dtypes = keras.tree.map_structure(lambda d: "float16" if "float" in d else d, expected_dtypes)
+        _assert_structure("mixed_float16 call", mixed_outputs, expected_shapes, half_dtypes)
+        _assert_finite("mixed_float16 call", mixed_outputs)
     return layer
 
 
@@ -159,9 +169,10 @@ def _symbolic_inputs(input_data):
     return keras.tree.map_structure(make, input_data)
 
 
-def _floats(leaf):
-    value = np.asarray(leaf)
-    return value.astype("float64") if value.dtype.kind == "f" else np.zeros(1)
+def _assert_finite(step, outputs):
+    for leaf in keras.tree.flatten(outputs):
+        value = np.asarray(leaf)
+        assert value.dtype.kind != "f" or np.all(np.isfinite(value)), f"{step}: non-finite output"
 
 
 def _broadcast_dtypes(dtypes, shapes):
