@@ -25,10 +25,9 @@ def _encoded(batch_size=2, source_length=4, units=8):
 
 
 def test_encoder_layer_contract():
-    float_output = EncodedSource("float32", "float32", "bool", ["float32", "float32"])
     run_layer_test(Encoder, {"vocabulary_size": 7, "units": 8, "dropout": 0.1}, SRC,
                    expected_output_shape=EncodedSource((2, 4, 8), (2, 4, 8), (2, 4), [(2, 8), (2, 8)]),
-                   expected_output_dtype=float_output, expected_num_trainable_weights=1 + 2 * 3,
+                   expected_output_dtype=EncodedSource("float32", "float32", "bool", ["float32", "float32"]), expected_num_trainable_weights=1 + 2 * 3,
                    expected_num_params=7 * 8 + 2 * 4 * 4 * (8 + 4 + 1),
                    bad_init_kwargs=[{"units": 7}, *BAD_SIZES])
 
@@ -36,9 +35,11 @@ def test_encoder_layer_contract():
 @pytest.mark.parametrize("kwargs, call_kwargs, output_shape, num_weights", [
     ({}, {}, (2, 5, 6), 1 + 3 + 1),  # embedding, LSTM, output bias
     ({"tie_embeddings": False, "dropout": 0.1}, {}, (2, 5, 6), 1 + 3 + 2),
-    ({"use_attention": True}, {"return_attention_scores": True}, ((2, 5, 6), (2, 5, 4)), 1 + 3 + 3 + 1 + 1),
+    ({"use_attention": True}, {"return_attention_scores": True}, ((2, 5, 6), (2, 5, 4)),
+     1 + 3 + 3 + 1 + 1),  # ... W_s, W_h, v, W_out
 ], ids=["tied", "untied", "attention_with_scores"])
 def test_decoder_layer_contract(kwargs, call_kwargs, output_shape, num_weights):
+    # The `.keras` reload hands the decoder its `EncodedSource` as a plain list.
     run_layer_test(Decoder, {"vocabulary_size": 6, "units": 8, **kwargs}, {"inputs": DEC, "encoded": _encoded()},
                    call_kwargs=call_kwargs, expected_output_shape=output_shape,
                    expected_num_trainable_weights=num_weights, bad_init_kwargs=BAD_SIZES)
@@ -105,13 +106,3 @@ def test_tied_projection_uses_the_decoder_embedding():
     model.decoder.embedding.embeddings.assign(tf.zeros((6, 8)))
     model.decoder.output_bias.assign(tf.range(6, dtype=tf.float32))
     np.testing.assert_allclose(model((SRC, DEC), training=False)[0, 0], np.arange(6), atol=1e-6)
-
-
-def test_encoder_and_decoder_in_a_functional_model_save_and_load(tmp_path):
-    """A reloaded functional model hands the decoder its `EncodedSource` as a plain list."""
-    source, target = keras.Input((None,), dtype="int32"), keras.Input((None,), dtype="int32")
-    logits = Decoder(6, 8, use_attention=True)(target, Encoder(7, 8)(source))
-    model = keras.Model([source, target], logits)
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(loaded([SRC, DEC]), model([SRC, DEC]), atol=1e-6)
