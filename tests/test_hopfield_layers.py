@@ -4,7 +4,7 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from layer_contract import run_layer_test
 
 from keras_hw2.hopfield import Hopfield, HopfieldPooling, cccp_step
 
@@ -17,29 +17,48 @@ def _inputs(seed=0, batch=2, num_queries=3, query_dim=4, num_patterns=5, stored_
             rng.normal(size=(batch, num_patterns, stored_dim)).astype("float32")]
 
 
-@pytest.mark.parametrize("kwargs, output_dim, num_params", [
-    ({}, 6, 4 * 6 + 6 * 6 + 6 * 6),                                    # key_dim = value_dim = stored dim
-    ({"key_dim": 8}, 8, 4 * 8 + 6 * 8 + 6 * 8),
-    ({"key_dim": 8, "value_dim": 2, "trainable_beta": True}, 2, 4 * 8 + 6 * 8 + 6 * 2 + 1),
-    ({"key_dim": 4, "use_query_projection": False}, 4, 6 * 4 + 6 * 4),
-    ({"key_dim": 8, "use_value_projection": False}, 6, 4 * 8 + 6 * 8),
-])
-def test_output_shapes_and_parameter_counts(kwargs, output_dim, num_params):
-    query, stored = _inputs()
-    layer = Hopfield(**kwargs)
-    assert layer([query, stored]).shape == (2, 3, output_dim)
-    assert layer.count_params() == num_params
-    symbolic = Hopfield(**kwargs)([keras.Input((None, 4)), keras.Input((None, 6))])
-    assert tuple(symbolic.shape) == (None, None, output_dim)
+BAD_ARGUMENTS = [{"update_steps_max": 0}, {"update_steps_max": 1.5}, {"update_steps_eps": -1.0},
+                 {"beta": 0.0}, {"beta": -2.0}, {"beta": math.inf}, {"beta": math.nan}, {"key_dim": 0},
+                 {"value_dim": 3, "use_value_projection": False}]
 
 
-def test_attention_scores_are_returned_and_sum_to_one():
-    query, stored = _inputs()
-    output, scores = Hopfield(key_dim=8, update_steps_max=3)([query, stored], return_attention_scores=True)
-    assert output.shape == (2, 3, 8) and scores.shape == (2, 3, 5)
+@pytest.mark.parametrize("kwargs, output_dim, num_weights, num_params", [
+    ({}, 6, 3, 4 * 6 + 6 * 6 + 6 * 6),                                 # key_dim = value_dim = stored dim
+    ({"key_dim": 8, "value_dim": 2, "trainable_beta": True, "update_steps_max": 3, "update_steps_eps": 0.0,
+      "beta": 2.0, "kernel_initializer": "he_normal"}, 2, 4, 4 * 8 + 6 * 8 + 6 * 2 + 1),
+    ({"key_dim": 4, "use_query_projection": False}, 4, 2, 6 * 4 + 6 * 4),
+    ({"key_dim": 8, "use_value_projection": False}, 6, 2, 4 * 8 + 6 * 8),
+], ids=["defaults", "every_option", "no_query_projection", "no_value_projection"])
+def test_hopfield_layer_contract(kwargs, output_dim, num_weights, num_params):
+    run_layer_test(Hopfield, kwargs, _inputs(), expected_output_shape=(2, 3, output_dim),
+                   expected_num_trainable_weights=num_weights, expected_num_params=num_params,
+                   supports_masking=True, bad_init_kwargs=BAD_ARGUMENTS)
+
+
+def test_hopfield_layer_contract_with_attention_scores():
+    run_layer_test(Hopfield, {"key_dim": 8, "update_steps_max": 2}, _inputs(),
+                   call_kwargs={"return_attention_scores": True}, expected_output_shape=((2, 3, 8), (2, 3, 5)),
+                   expected_num_trainable_weights=3)
+
+
+@pytest.mark.parametrize("kwargs, call_kwargs, output_shape, num_weights, num_params", [
+    ({"num_queries": 2, "key_dim": 8, "value_dim": 3, "trainable_beta": True}, {}, (2, 6), 5,
+     2 * 6 + 6 * 8 + 6 * 8 + 6 * 3 + 1),
+    ({"key_dim": 4, "use_query_projection": False}, {"return_attention_scores": True}, ((2, 4), (2, 1, 5)), 3,
+     1 * 4 + 6 * 4 + 6 * 4),
+], ids=["two_queries", "queries_in_hopfield_space_with_scores"])
+def test_hopfield_pooling_layer_contract(kwargs, call_kwargs, output_shape, num_weights, num_params):
+    layer = run_layer_test(HopfieldPooling, kwargs, _inputs()[1], call_kwargs=call_kwargs,
+                           expected_output_shape=output_shape, expected_num_trainable_weights=num_weights,
+                           expected_num_params=num_params, supports_masking=True,
+                           bad_init_kwargs=[{"num_queries": 0}, {"num_queries": 2.0}, *BAD_ARGUMENTS])
+    query_dim = 6 if layer.use_query_projection else layer.key_dim  # learned queries: input or Hopfield space
+    assert layer.pooling_query.shape == (layer.num_queries, query_dim)
+
+
+def test_attention_scores_sum_to_one():
+    _, scores = Hopfield(key_dim=8, update_steps_max=3)(_inputs(), return_attention_scores=True)
     np.testing.assert_allclose(np.sum(scores, axis=-1), 1.0, rtol=1e-6)
-    outputs = Hopfield(key_dim=8)([keras.Input((3, 4)), keras.Input((5, 6))], return_attention_scores=True)
-    assert [tuple(t.shape) for t in outputs] == [(None, 3, 8), (None, 5 - 2, 5)]
 
 
 def test_masked_stored_patterns_get_zero_weight_and_padded_queries_zero_output():
@@ -104,60 +123,6 @@ def test_one_update_without_projections_equals_multi_head_attention():
     np.testing.assert_allclose(hopfield([query, stored]), mha(query, stored), atol=1e-6)
 
 
-def test_pooling_output_shape_parameters_and_scores():
-    stored = _inputs()[1]
-    layer = HopfieldPooling(num_queries=2, key_dim=8, value_dim=3)
-    output, scores = layer(stored, return_attention_scores=True)
-    assert output.shape == (2, 6) and scores.shape == (2, 2, 5)
-    assert layer.count_params() == 2 * 6 + 6 * 8 + 6 * 8 + 6 * 3
-    learned_in_hopfield_space = HopfieldPooling(key_dim=4, use_query_projection=False)
-    assert learned_in_hopfield_space(stored).shape == (2, 4)
-    assert learned_in_hopfield_space.pooling_query.shape == (1, 4)
-    assert tuple(HopfieldPooling(num_queries=2, key_dim=8)(keras.Input((None, 6))).shape) == (None, 16)
-
-
-def test_config_round_trip_gives_the_same_layer_and_outputs():
-    query, stored = _inputs()
-    for layer, inputs in [(Hopfield(key_dim=8, value_dim=3, beta=2.0, trainable_beta=True, update_steps_max=3,
-                                    update_steps_eps=1e-3, kernel_initializer="he_normal", name="h"),
-                           [query, stored]),
-                          (HopfieldPooling(num_queries=2, key_dim=4, use_query_projection=False), stored)]:
-        expected = layer(inputs)
-        clone = layer.__class__.from_config(layer.get_config())
-        assert clone.get_config() == layer.get_config()
-        clone(inputs)
-        clone.set_weights(layer.get_weights())
-        np.testing.assert_allclose(clone(inputs), expected, atol=1e-6)
-        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-        assert type(restored) is type(layer)
-
-
-def test_keras_file_save_and_load_gives_equal_outputs(tmp_path):
-    query, stored = _inputs()
-    query_in, stored_in = keras.Input((None, 4)), keras.Input((None, 6))
-    sequence = Hopfield(key_dim=8, trainable_beta=True, update_steps_max=3)([query_in, stored_in])
-    pooled = HopfieldPooling(num_queries=2, key_dim=4)(sequence)
-    model = keras.Model([query_in, stored_in], pooled)
-    path = tmp_path / "hopfield.keras"
-    model.save(path)
-    restored = keras.models.load_model(path)
-    np.testing.assert_allclose(restored([query, stored]), model([query, stored]), atol=1e-6)
-    assert [type(layer).__name__ for layer in restored.layers[2:]] == ["Hopfield", "HopfieldPooling"]
-
-
-def test_gradients_reach_every_trainable_weight_and_are_finite():
-    query, stored = _inputs()
-    layers = [Hopfield(key_dim=8, trainable_beta=True, update_steps_max=3, update_steps_eps=0.0),
-              HopfieldPooling(num_queries=2, key_dim=4, trainable_beta=True, update_steps_max=2)]
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(tf.square(layers[1](layers[0]([query, stored]))))
-    weights = layers[0].trainable_weights + layers[1].trainable_weights
-    assert len(weights) == 4 + 5
-    for weight, grad in zip(weights, tape.gradient(loss, weights)):
-        assert grad is not None, weight.path
-        assert np.all(np.isfinite(grad.numpy())) and np.any(grad.numpy() != 0), weight.path
-
-
 def test_a_tiny_model_with_hopfield_pooling_trains():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -189,25 +154,6 @@ def test_layers_work_inside_a_subclassed_model():
     model = _SetClassifier()
     assert model(np.ones((2, 5, 4), "float32")).shape == (2, 3)
     assert len(model.trainable_weights) == 3 + 4 + 2
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"update_steps_max": 0}, "Received: update_steps_max=0"),
-    ({"update_steps_max": 1.5}, "Received: update_steps_max=1.5"),
-    ({"update_steps_eps": -1.0}, "Received: update_steps_eps=-1.0"),
-    ({"beta": 0.0}, "Received: beta=0.0"), ({"beta": -2.0}, "Received: beta=-2.0"),
-    ({"beta": math.inf}, "Received: beta=inf"), ({"beta": math.nan}, "Received: beta=nan"),
-    ({"key_dim": 0}, "Received: key_dim=0"),
-    ({"value_dim": 3, "use_value_projection": False}, "Received: value_dim=3"),
-])
-def test_bad_arguments_are_refused(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        Hopfield(**kwargs)
-
-
-def test_pooling_refuses_bad_num_queries():
-    with pytest.raises(ValueError, match="Received: num_queries=0"):
-        HopfieldPooling(num_queries=0)
 
 
 @pytest.mark.parametrize("inputs, kwargs, message", [

@@ -1,9 +1,24 @@
-"""Bahdanau attention against a NumPy hand computation."""
+"""Bahdanau attention: the layer contract and a NumPy hand computation."""
 import keras
 import numpy as np
 import pytest
+from layer_contract import run_layer_test
 
 from keras_hw2.p2g.attention import BahdanauAttention
+
+RNG = np.random.default_rng(0)
+QUERY, VALUE = RNG.normal(size=(2, 3, 4)).astype("float32"), RNG.normal(size=(2, 5, 6)).astype("float32")
+
+
+@pytest.mark.parametrize("call_kwargs, output_shape", [
+    ({}, (2, 3, 6)),
+    ({"return_attention_scores": True}, ((2, 3, 6), (2, 3, 5))),  # symbolic calls returned no scores
+], ids=["context", "context_and_scores"])
+def test_layer_contract(call_kwargs, output_shape):
+    run_layer_test(BahdanauAttention, {"units": 7}, {"query": QUERY, "value": VALUE}, call_kwargs=call_kwargs,
+                   expected_output_shape=output_shape, expected_num_trainable_weights=3,
+                   expected_num_params=4 * 7 + 6 * 7 + 7,  # W_s, W_h and v only
+                   bad_init_kwargs=[{"units": 0}, {"units": 2.0}, {"units": True}])
 
 
 def _hand_attention(layer, s, h, mask):
@@ -37,15 +52,5 @@ def test_precomputed_keys_give_the_same_result():
     np.testing.assert_allclose(layer(s, h), layer(s, h, key=layer.project_keys(h)), atol=1e-6)
 
 
-def test_weights_are_w_s_w_h_and_v_only():
-    layer = BahdanauAttention(7)
-    layer(np.zeros((1, 1, 4), "float32"), np.zeros((1, 2, 6), "float32"))
-    assert layer.count_params() == 4 * 7 + 6 * 7 + 7
-
-
-def test_config_round_trip_and_validation():
-    layer = BahdanauAttention(5, name="att")
-    assert BahdanauAttention.from_config(layer.get_config()).units == 5
-    with pytest.raises(ValueError, match="Received: units=0"):
-        BahdanauAttention(0)
+def test_registered_name():
     assert keras.saving.get_registered_name(BahdanauAttention) == "keras_hw2>BahdanauAttention"

@@ -55,6 +55,11 @@ def similarities(state, stored) -> tf.Tensor:
 
     Returns:
         Tensor of shape ``(batch_size, num_patterns)``.
+
+    Example:
+        >>> stored = tf.constant([[1.0, 0.0], [0.0, 2.0]])
+        >>> similarities(tf.constant([[3.0, 1.0]]), stored).numpy().tolist()
+        [[3.0, 2.0]]
     """
     state, stored = _validate_patterns(state, stored)
     return _similarities(state, stored)
@@ -127,6 +132,11 @@ def cccp_step(state, stored, beta) -> tf.Tensor:
 
     With beta = 1/sqrt(dim) this is single-head cross-attention of the states
     over the stored patterns (keys = values = X, identity projections).
+
+    Example:
+        >>> stored = tf.constant([[1.0, 0.0], [0.0, 2.0]], tf.float64)
+        >>> cccp_step(tf.constant([[3.0, 1.0]], tf.float64), stored, 1.0).numpy().round(4).tolist()
+        [[0.7311, 0.5379]]
     """
     return grad_neg_energy_concave(state, stored, beta)
 

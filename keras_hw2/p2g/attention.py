@@ -39,12 +39,14 @@ class BahdanauAttention(keras.layers.Layer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units < 1:
+        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
             raise ValueError(f"units must be a positive integer. Received: units={units!r}")
         self.units = units
-        self.query_dense = keras.layers.Dense(units, use_bias=False, name="query_dense")  # W_s
-        self.key_dense = keras.layers.Dense(units, use_bias=False, name="key_dense")  # W_h
-        self.additive_attention = keras.layers.AdditiveAttention(use_scale=True, name="additive_attention")  # v
+        sublayer_kwargs = {"dtype": self.dtype_policy}  # sublayers compute in this layer's dtype
+        self.query_dense = keras.layers.Dense(units, use_bias=False, name="query_dense", **sublayer_kwargs)  # W_s
+        self.key_dense = keras.layers.Dense(units, use_bias=False, name="key_dense", **sublayer_kwargs)  # W_h
+        self.additive_attention = keras.layers.AdditiveAttention(  # v
+            use_scale=True, name="additive_attention", **sublayer_kwargs)
 
     def build(self, query_shape, value_shape):
         self.query_dense.build(query_shape)
@@ -64,6 +66,12 @@ class BahdanauAttention(keras.layers.Layer):
 
     def compute_output_shape(self, query_shape, value_shape):
         return (*query_shape[:-1], value_shape[-1])
+
+    def compute_output_spec(self, query, value, key=None, value_mask=None, return_attention_scores=False):
+        context = keras.KerasTensor(self.compute_output_shape(query.shape, value.shape), dtype=self.compute_dtype)
+        if return_attention_scores:
+            return context, keras.KerasTensor((*query.shape[:-1], value.shape[-2]), dtype=self.compute_dtype)
+        return context
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}

@@ -83,7 +83,16 @@ class Sampler:
 
 
 class GreedySampler(Sampler):
-    """The most probable token at every step (ties: the lowest id)."""
+    """The most probable token at every step (ties: the lowest id).
+
+    Example:
+    >>> def next_fn(token_ids, states):  # a fake model: after SOS 4, after 4 5, then EOS
+    ...     next_ids = tf.gather([EOS, 4, EOS, EOS, 5, EOS], token_ids)
+    ...     return tf.one_hot(next_ids, 6) * 10.0, states
+    >>> tokens, log_probs = GreedySampler(max_length=4)(next_fn, [], batch_size=2)
+    >>> tokens.numpy().tolist()
+    [[4, 5, 2, 0], [4, 5, 2, 0]]
+    """
 
     def get_next_token(self, probabilities):
         return tf.argmax(probabilities, axis=-1, output_type=tf.int32)

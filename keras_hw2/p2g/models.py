@@ -11,7 +11,7 @@ from keras_hw2.p2g.vocab import Vocabulary
 class EncodedSource(NamedTuple):
     """What the decoder needs from the encoder, for full-sequence and one-step decoding."""
     outputs: tf.Tensor  # (batch_size, S, units): BiLSTM outputs h_i
-    keys: tf.Tensor  # (batch_size, S, units): W_h h_i (equal to `outputs` without attention)
+    keys: tf.Tensor  # (batch_size, S, units): W_h h_i after `Decoder.project_keys`, else `outputs`
     mask: tf.Tensor  # (batch_size, S) bool, False at padding
     states: list  # [h, c], each (batch_size, units): forward and backward final states concatenated
 
@@ -38,22 +38,31 @@ class Encoder(keras.layers.Layer):
         inputs: ``(batch_size, S)`` int ids, 0 = PAD.
 
     Returns:
-        `EncodedSource` without keys: outputs ``(batch_size, S, units)``, mask,
-        and states [h, c] each ``(batch_size, units)``.
+        `EncodedSource`: outputs ``(batch_size, S, units)``, keys (the same
+        outputs), mask ``(batch_size, S)`` and states [h, c] each
+        ``(batch_size, units)``.
+
+    Example:
+    >>> encoded = Encoder(5, units=4)(tf.constant([[4, 3, 0]]))
+    >>> tuple(encoded.outputs.shape), encoded.mask.numpy().tolist(), tuple(encoded.states[0].shape)
+    ((1, 3, 4), [[True, True, False]], (1, 4))
     """
 
     def __init__(self, vocabulary_size, units, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units < 2 or units % 2:
+        _validate_sizes(vocabulary_size, units, dropout)
+        if units % 2:
             raise ValueError(f"units must be an even integer >= 2 (half per direction). Received: units={units!r}")
         self.vocabulary_size = vocabulary_size
         self.units = units
         self.dropout = dropout
-        self.embedding = keras.layers.Embedding(vocabulary_size, units, mask_zero=True, name="embedding")
-        self.embedding_dropout = keras.layers.Dropout(dropout)
+        dtype = self.dtype_policy  # sublayers compute in this layer's dtype
+        self.embedding = keras.layers.Embedding(vocabulary_size, units, mask_zero=True, name="embedding", dtype=dtype)
+        self.embedding_dropout = keras.layers.Dropout(dropout, dtype=dtype)
         self.bilstm = keras.layers.Bidirectional(
-            keras.layers.LSTM(units // 2, return_sequences=True, return_state=True), name="bilstm")
-        self.output_dropout = keras.layers.Dropout(dropout)
+            keras.layers.LSTM(units // 2, return_sequences=True, return_state=True, dtype=dtype), name="bilstm",
+            dtype=dtype)
+        self.output_dropout = keras.layers.Dropout(dropout, dtype=dtype)
 
     def build(self, input_shape):
         self.embedding.build(input_shape)
@@ -80,7 +89,9 @@ class Decoder(keras.layers.Layer):
     s_t. The output projection is tied to the embedding (logits = x Eᵀ + b)
     unless `tie_embeddings=False`, which gives it its own Dense layer.
     `call` runs the LSTM over the whole target sequence in one call (teacher
-    forcing); `step` advances one token with the same weights (`lstm.cell`).
+    forcing) and projects the attention keys itself; `step` advances one token
+    with the same weights (`lstm.cell`) and takes the keys already projected
+    by `project_keys`, once per source.
 
     Args:
         vocabulary_size: number of target tokens.
@@ -91,30 +102,38 @@ class Decoder(keras.layers.Layer):
 
     Call arguments:
         inputs: ``(batch_size, T)`` decoder input ids (SOS first).
-        encoded: the `EncodedSource` (keys from `Seq2Seq.encode`).
+        encoded: the `EncodedSource` of `Encoder` (or the same four fields as a list).
         return_attention_scores: also return α ``(batch_size, T, S)``.
 
     Returns:
         Logits ``(batch_size, T, vocabulary_size)`` (and α when asked).
+
+    Example:
+    >>> encoder, decoder = Encoder(5, units=4), Decoder(6, units=4, use_attention=True)
+    >>> encoded = encoder(tf.constant([[4, 3, 0]]))
+    >>> tuple(decoder(tf.constant([[1, 5]]), encoded).shape)
+    (1, 2, 6)
     """
 
     def __init__(self, vocabulary_size, units, dropout=0.0, use_attention=False, tie_embeddings=True, **kwargs):
         super().__init__(**kwargs)
+        _validate_sizes(vocabulary_size, units, dropout)
         self.vocabulary_size = vocabulary_size
         self.units = units
         self.dropout = dropout
         self.use_attention = use_attention
         self.tie_embeddings = tie_embeddings
-        self.embedding = keras.layers.Embedding(vocabulary_size, units, name="embedding")
-        self.embedding_dropout = keras.layers.Dropout(dropout)
-        self.lstm = keras.layers.LSTM(units, return_sequences=True, return_state=True, name="lstm")
-        self.output_dropout = keras.layers.Dropout(dropout)
+        dtype = self.dtype_policy  # sublayers compute in this layer's dtype
+        self.embedding = keras.layers.Embedding(vocabulary_size, units, name="embedding", dtype=dtype)
+        self.embedding_dropout = keras.layers.Dropout(dropout, dtype=dtype)
+        self.lstm = keras.layers.LSTM(units, return_sequences=True, return_state=True, name="lstm", dtype=dtype)
+        self.output_dropout = keras.layers.Dropout(dropout, dtype=dtype)
         if use_attention:
-            self.attention = BahdanauAttention(units, name="attention")
+            self.attention = BahdanauAttention(units, name="attention", dtype=dtype)
             self.attention_dense = keras.layers.Dense(units, activation="tanh", use_bias=False,
-                                                      name="attention_dense")  # W_out
+                                                      name="attention_dense", dtype=dtype)  # W_out
         if not tie_embeddings:
-            self.output_dense = keras.layers.Dense(vocabulary_size, name="output_dense")
+            self.output_dense = keras.layers.Dense(vocabulary_size, name="output_dense", dtype=dtype)
 
     def build(self, input_shape):
         self.embedding.build(input_shape)
@@ -129,12 +148,29 @@ class Decoder(keras.layers.Layer):
             self.output_dense.build((None, None, self.units))
 
     def call(self, inputs, encoded, training=None, return_attention_scores=False):
+        encoded = self.project_keys(EncodedSource(*encoded))  # a reloaded functional model passes a list
         x = self.embedding_dropout(self.embedding(inputs), training=training)
         states, _, _ = self.lstm(x, initial_state=encoded.states, training=training)
         return self._project(states, encoded, training, return_attention_scores)
 
+    def project_keys(self, encoded):
+        """`encoded` with the attention keys W_h h_i of its outputs (unchanged without attention).
+
+        Args:
+            encoded: an `EncodedSource`; its ``keys`` are ignored.
+
+        Returns:
+            The `EncodedSource` that `step` takes, keys ``(batch_size, S, units)``.
+        """
+        if not self.use_attention:
+            return encoded
+        return encoded._replace(keys=self.attention.project_keys(encoded.outputs))
+
     def step(self, token_ids, states, encoded):
-        """One decoding step at inference: ``(batch_size,)`` ids, [h, c] -> logits ``(batch_size, V)``, [h, c]."""
+        """One decoding step at inference: ``(batch_size,)`` ids, [h, c] -> logits ``(batch_size, V)``, [h, c].
+
+        `encoded` must come from `project_keys` (as `Seq2Seq.encode` returns it).
+        """
         x = self.embedding(token_ids)
         output, states = self.lstm.cell(x, states, training=False)
         logits = self._project(output[:, None, :], encoded, training=False)
@@ -157,6 +193,15 @@ class Decoder(keras.layers.Layer):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "units": self.units,
                 "dropout": self.dropout, "use_attention": self.use_attention,
                 "tie_embeddings": self.tie_embeddings}
+
+
+def _validate_sizes(vocabulary_size, units, dropout):
+    """The constructor checks `Encoder` and `Decoder` share; raises ValueError naming the argument."""
+    for name, value in (("vocabulary_size", vocabulary_size), ("units", units)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+    if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a number in [0, 1). Received: dropout={dropout!r}")
 
 
 @keras.saving.register_keras_serializable(package="keras_hw2")
@@ -192,8 +237,9 @@ class Seq2Seq(keras.Model):
         self.dropout = dropout
         self.use_attention = use_attention
         self.tie_embeddings = tie_embeddings
-        self.encoder = Encoder(len(source_tokens), units, dropout, name="encoder")
-        self.decoder = Decoder(len(target_tokens), units, dropout, use_attention, tie_embeddings, name="decoder")
+        self.encoder = Encoder(len(source_tokens), units, dropout, name="encoder", dtype=self.dtype_policy)
+        self.decoder = Decoder(len(target_tokens), units, dropout, use_attention, tie_embeddings, name="decoder",
+                               dtype=self.dtype_policy)
 
     def build(self, input_shape):
         source_shape, target_shape = input_shape
@@ -201,15 +247,12 @@ class Seq2Seq(keras.Model):
         self.decoder.build(target_shape)
 
     def encode(self, source_ids, training=None) -> EncodedSource:
-        """Encoder pass; with attention, the keys W_h h_i are computed here once."""
-        encoded = self.encoder(source_ids, training=training)
-        if self.use_attention:
-            encoded = encoded._replace(keys=self.decoder.attention.project_keys(encoded.outputs))
-        return encoded
+        """Encoder pass for `Decoder.step`; with attention, the keys W_h h_i are computed here once."""
+        return self.decoder.project_keys(self.encoder(source_ids, training=training))
 
     def call(self, inputs, training=None, return_attention_scores=False):
         source_ids, decoder_inputs = inputs
-        encoded = self.encode(source_ids, training=training)
+        encoded = self.encoder(source_ids, training=training)
         return self.decoder(decoder_inputs, encoded, training=training,
                             return_attention_scores=return_attention_scores)
 

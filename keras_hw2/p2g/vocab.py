@@ -50,7 +50,12 @@ class Vocabulary:
         return tf.lookup.StaticHashTable(initializer, default_value=UNK)
 
     def lookup(self, tokens):
-        """Ids of string `tokens` (a tensor or `tf.RaggedTensor`), int32, same shape."""
+        """Ids of string `tokens` (a tensor or `tf.RaggedTensor`), int32, same shape.
+
+        Example:
+        >>> Vocabulary([*SPECIAL_TOKENS, "a", "b"]).lookup(tf.constant(["b", "a", "z"])).numpy().tolist()
+        [5, 4, 3]
+        """
         if isinstance(tokens, tf.RaggedTensor):
             return tokens.with_flat_values(self.table.lookup(tokens.flat_values))
         return self.table.lookup(tokens)
