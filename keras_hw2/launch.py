@@ -12,6 +12,7 @@ ports the processes listen on.
 `tools/distributed_train.py` (``TF_CONFIG`` workers of
 ``--strategy multiworker``) are this module plus the environment each needs.
 """
+import argparse
 import json
 import os
 import signal
@@ -33,6 +34,29 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def launcher_parser(prog: str, command_name: str, description: str, workers_help: str,
+                    timeout_s: float) -> argparse.ArgumentParser:
+    """The options every launcher takes: ``--workers``, ``--timeout``, ``--log-dir``."""
+    parser = argparse.ArgumentParser(prog=prog, usage=f"%(prog)s [options] -- {command_name} ...",
+                                     description=description)
+    parser.add_argument("--workers", type=int, default=2, help=f"{workers_help} (default 2)")
+    parser.add_argument("--timeout", type=float, default=timeout_s,
+                        help=f"seconds before every process is stopped (default {timeout_s:g})")
+    parser.add_argument("--log-dir", default=None, help="write <name>.log for each process here")
+    return parser
+
+
+def split_command(argv) -> tuple:
+    """Split a launcher's arguments at ``--``: (its own options, the command to launch).
+
+    Example:
+    >>> split_command(["--workers", "2", "--", "python", "-m", "x"])
+    (['--workers', '2'], ['python', '-m', 'x'])
+    """
+    argv = list(argv)
+    return (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
 
 
 def tf_config(addresses, index: int) -> str:

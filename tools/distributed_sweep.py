@@ -13,29 +13,22 @@ every process as soon as one fails (or the time is up), and finally prints the
 chief's output, which holds the search summary. Exit status: 0 when all
 succeeded, 1 otherwise.
 """
-import argparse
 import sys
 
 from keras_hw2.cli import run_main
 from keras_hw2.errors import InputError
-from keras_hw2.launch import free_port, launch
+from keras_hw2.launch import free_port, launch, launcher_parser, split_command
 from tuners.distributed import CHIEF_ID, tuner_environment
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    own, command = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
-    parser = argparse.ArgumentParser(
-        prog="tools/distributed_sweep.py", usage="%(prog)s [options] -- SWEEP_COMMAND ...",
-        description="Run a keras-tuner sweep as one chief plus W workers on this machine.")
-    parser.add_argument("--workers", type=int, default=2, help="number of workers running trials (default 2)")
+    own, command = split_command(sys.argv[1:] if argv is None else argv)
+    parser = launcher_parser("tools/distributed_sweep.py", "SWEEP_COMMAND", __doc__.splitlines()[0],
+                             "number of workers running trials", timeout_s=3600.0)
     parser.add_argument("--host", default="127.0.0.1", help="address of the chief's oracle (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="the oracle's port (default: a free one)")
-    parser.add_argument("--timeout", type=float, default=3600.0,
-                        help="seconds before every process is stopped (default 3600)")
     parser.add_argument("--grace", type=float, default=60.0,
                         help="seconds workers may run on after the chief finished (default 60)")
-    parser.add_argument("--log-dir", default=None, help="write <id>.log for the chief and each worker here")
     args = parser.parse_args(own)
     if not command:
         raise InputError("no sweep command given; put it after '--', e.g. -- python -m tuners.cnn_lr ...")

@@ -13,25 +13,18 @@ worker waits for the others at start-up. Exit status: 0 when all succeeded,
 1 otherwise. On several machines, start the same command on each host with
 its own ``TF_CONFIG`` instead (see the README).
 """
-import argparse
 import sys
 
 from keras_hw2.cli import run_main
 from keras_hw2.errors import InputError
-from keras_hw2.launch import free_port, launch, tf_config
+from keras_hw2.launch import free_port, launch, launcher_parser, split_command, tf_config
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    own, command = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
-    parser = argparse.ArgumentParser(
-        prog="tools/distributed_train.py", usage="%(prog)s [options] -- TRAIN_COMMAND ...",
-        description="Train with --strategy multiworker as N worker processes on this machine.")
-    parser.add_argument("--workers", type=int, default=2, help="number of workers, the chief included (default 2)")
-    parser.add_argument("--timeout", type=float, default=86400.0,
-                        help="seconds before every worker is stopped (default 86400)")
-    parser.add_argument("--log-dir", default=None, help="write <name>.log for each worker here")
-    args = parser.parse_args(own)
+    own, command = split_command(sys.argv[1:] if argv is None else argv)
+    args = launcher_parser("tools/distributed_train.py", "TRAIN_COMMAND",
+                           "Train with --strategy multiworker as N worker processes on this machine.",
+                           "number of workers, the chief included", timeout_s=86400.0).parse_args(own)
     if not command:
         raise InputError("no training command given; put it after '--', e.g. -- python -m keras_hw2.cnn train "
                          "--strategy multiworker ...")

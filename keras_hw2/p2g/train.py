@@ -7,7 +7,6 @@ CER and WER (`SpellingMetrics`, monitored: ``val_cer``, lower is better) and
 the CER plot. The run also keeps the vocabularies (vocabulary.json), so a
 resumed run refuses training data with other symbols.
 """
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -146,10 +145,11 @@ def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[Corpus] = N
         ``{"status", "epochs", "best_epoch", "val_cer", "val_wer", "checkpoint"}``
         (CER and WER of the best epoch).
     """
+    corpus = (load_data(config) if data is None else data).splits
+    source, target = build_vocabularies(corpus["train"])
+    _check_vocabulary(run, source, target)  # also for a finished run: its model must match this data
+
     def make_task() -> training.Task:
-        corpus = (load_data(config) if data is None else data).splits
-        source, target = build_vocabularies(corpus["train"])
-        _check_vocabulary(run, source, target)
         return training.Task(
             build_model=lambda: build_model(config, source, target),
             loss=token_loss, loss_weights=is_token,
