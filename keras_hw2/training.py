@@ -148,16 +148,9 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
         model.optimizer.build(model.trainable_variables)
     trainer = _Trainer(strategy, model, task, config.jit_compile)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    state = tf.train.Checkpoint(epoch=epoch, model=list(model.variables), optimizer=list(model.optimizer.variables))
-    manager = tf.train.CheckpointManager(state, str(run.file(RESUME_DIR)), max_to_keep=1)
-    if manager.latest_checkpoint:
-        state.restore(manager.latest_checkpoint).assert_consumed()
-    if config.strategy == "multiworker":  # every worker continues from the chief's state and history
-        distribute.broadcast_from_first_replica(strategy, state_variables(epoch, model))
-        history = json.loads(distribute.broadcast_text(strategy, json.dumps(run.history)))
-        if not run.is_chief and history:
-            write_json(run.file(HISTORY_FILE), history)
-    initial_epoch = int(epoch.numpy())
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(state=state_variables(epoch, model)),
+                                         str(run.file(RESUME_DIR)), max_to_keep=1)
+    initial_epoch = _restore(manager, epoch, model, strategy, run, config.strategy == "multiworker")
     if initial_epoch == 0:
         hparams.log_hparams(run.path, run.config, trial_id=run.name)
     elif _best_index(run.history, task, initial_epoch) == initial_epoch - 1:
@@ -173,6 +166,11 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
     for current in range(initial_epoch, config.epochs):
         try:
             logs = _run_epoch(trainer, task, callbacks, current, config.seed, verbose)
+            _check_finite(run, logs, current)
+            epoch.assign(current + 1)
+            manager.save()
+            if _best_index(run.history, task, current + 1) == current:
+                _save_best(model, run)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"at epoch {current + 1} of {run.path}; re-run the same command to resume") from None
         except tf.errors.OpError as e:
@@ -181,11 +179,6 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
             raise InputError(f"{run.path}: lost contact with another worker at epoch {current + 1} "
                              f"({type(e).__name__}: {e.message.splitlines()[0]}); re-run the same command on every "
                              "worker to resume from the last finished epoch") from None
-        _check_finite(run, logs, current)
-        epoch.assign(current + 1)
-        manager.save()
-        if _best_index(run.history, task, current + 1) == current:
-            _save_best(model, run)
         if model.stop_training:
             break
     callbacks.on_train_end(logs)
@@ -196,6 +189,22 @@ def state_variables(epoch: tf.Variable, model: keras.Model) -> list:
     """Everything a resumed run needs: the epoch counter, the model's variables
     (weights, BatchNorm statistics, dropout seed generators) and the optimizer's."""
     return [epoch, *model.variables, *model.optimizer.variables]
+
+
+def _restore(manager, epoch: tf.Variable, model: keras.Model, strategy, run: Run, multiworker: bool) -> int:
+    """Restore the last finished epoch's state, if any; returns the epoch to start from.
+
+    On several workers only the chief has the state: it is broadcast, with the
+    chief's history, so that every worker continues alike.
+    """
+    if manager.latest_checkpoint:
+        manager.checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+    if multiworker:
+        distribute.broadcast_from_first_replica(strategy, state_variables(epoch, model))
+        history = json.loads(distribute.broadcast_text(strategy, json.dumps(run.history)))
+        if not run.is_chief and history:
+            write_json(run.file(HISTORY_FILE), history)
+    return int(epoch.numpy())
 
 
 def _cardinality(dataset: tf.data.Dataset):

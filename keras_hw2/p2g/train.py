@@ -158,8 +158,9 @@ def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[Corpus] = N
             validation_data=make_dataset(corpus["valid"], source, target, config.batch_size),
             monitor="val_cer", mode="min",
             callbacks=lambda model: [SpellingMetrics(corpus["valid"], Speller(model))],
-            plots={"val_cer.png": (["val_cer"], "CER")},
-            title=f"p2g validation CER ({'attention' if config.use_attention else 'no attention'})",
+            plots={"val_cer.png": (["val_cer"], "validation CER"),
+                   "loss.png": (["loss", "val_loss"], "cross-entropy per target token")},
+            title=f"p2g ({'attention' if config.use_attention else 'no attention'})",
             report=lambda history, best: {"val_cer": history["val_cer"][best], "val_wer": history["val_wer"][best],
                                           "checkpoint": str(run.file(CHECKPOINT_FILE))})
 
