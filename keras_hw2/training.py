@@ -74,7 +74,7 @@ class Task:
         monitor: the epoch log that chooses ``best.keras``, e.g. ``"val_accuracy"``.
         mode: ``"max"`` or ``"min"``: which way `monitor` improves.
         loss_weights: ``y_true -> weights`` shaped like the loss values (0 for
-            padding); every element weighs 1 when None.
+            padding); every element of ``y_true`` weighs 1 when None.
         metrics: ``{name: (y_true, y_pred) -> values}`` averaged with the loss
             weights, e.g. per-example accuracy.
         validation_data: the ``(x, y)`` validation batches, or None.
@@ -283,10 +283,15 @@ class _Trainer:
     def distribute(self, dataset):
         return self.strategy.experimental_distribute_dataset(dataset)
 
+    def _weights(self, y_true):
+        """The loss weights of a batch, float32: the task's, or 1 for every element of `y_true`."""
+        if self.task.loss_weights is None:
+            return tf.ones_like(y_true, tf.float32)
+        return tf.cast(self.task.loss_weights(y_true), tf.float32)
+
     def _weighted_sums(self, y_true, y_pred) -> dict:
         values = self.task.loss(y_true, y_pred)
-        weights = tf.ones_like(values) if self.task.loss_weights is None \
-            else tf.cast(self.task.loss_weights(y_true), values.dtype)
+        weights = tf.cast(self._weights(y_true), values.dtype)
         sums = {"weight": tf.reduce_sum(weights), "loss": tf.reduce_sum(values * weights)}
         for name, metric in self.task.metrics.items():
             sums[name] = tf.reduce_sum(tf.cast(metric(y_true, y_pred), values.dtype) * weights)
@@ -299,9 +304,7 @@ class _Trainer:
         return tape.gradient(loss, self.model.trainable_variables), sums
 
     def _train_replica(self, x, y):
-        weights = tf.ones_like(y, tf.float32) if self.task.loss_weights is None \
-            else tf.cast(self.task.loss_weights(y), tf.float32)
-        global_weight = tf.distribute.get_replica_context().all_reduce("SUM", tf.reduce_sum(weights))
+        global_weight = tf.distribute.get_replica_context().all_reduce("SUM", tf.reduce_sum(self._weights(y)))
         gradients, sums = self._gradients(x, y, tf.maximum(global_weight, 1.0))
         self.model.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
         return sums

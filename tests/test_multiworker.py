@@ -1,10 +1,10 @@
 """`--strategy multiworker`: workers on 127.0.0.1 train like one process; faults end in bounded time.
 
-One driver process per worker trains both tasks for one epoch on tiny data
-(dropout 0: dropout masks are drawn per replica) under one
-MultiWorkerMirroredStrategy, started by tools/distributed_train.py; the same
-driver without TF_CONFIG is the single-process reference with the same global
-batch. A second scenario SIGKILLs one worker mid-run and resumes the run.
+One driver process per worker, started by tools/distributed_train.py, trains
+both tasks for one epoch on tiny data (dropout 0: dropout masks are drawn per
+replica) under one MultiWorkerMirroredStrategy; meanwhile this process trains
+the same with the default strategy and the same global batch, as the reference.
+A second scenario SIGKILLs one worker mid-run and resumes the run.
 """
 import json
 import os
@@ -25,31 +25,42 @@ WORDS = ["cat", "cab", "tab", "bat", "act", "tact", "taco", "coat", "boat", "oat
 PHONES = {"c": "k", "a": "æ", "t": "t", "b": "b", "o": "oʊ"}
 
 DRIVER = """
-import hashlib, json, sys
+import json, sys
 from keras_hw2.distribute import get_strategy
 
-strategy, root, npz, corpus = sys.argv[1:5]
-get_strategy(strategy)  # before any other TensorFlow op
+get_strategy("multiworker")  # before any other TensorFlow op
+sys.path.insert(0, sys.argv[1])
+from test_multiworker import train_both
 
-import keras
-from keras_hw2 import cnn, runs
-from keras_hw2.p2g import train as p2g
-
-tasks = {
-    "cnn": (cnn.TrainConfig(data=npz, epochs=1, batch_size=8, learning_rate=0.05, dropout=0.0, strategy=strategy),
-            cnn.train_and_evaluate),
-    "p2g": (p2g.TrainConfig(data=corpus, use_attention=True, units=8, batch_size=16, epochs=1, dropout=0.0,
-                            strategy=strategy), p2g.train_and_evaluate),
-}
-for task, (config, train) in tasks.items():
-    with runs.open_run(task, config, name="mw", root=root) as run:
-        train(config, run, verbose=2)
-        weights = keras.saving.load_model(run.file("best.keras")).get_weights()
-        print("RESULT " + json.dumps({
-            "task": task, "chief": run.is_chief, "path": str(run.path),
-            "loss": run.history["loss"], "val_loss": run.history["val_loss"],
-            "weights": hashlib.sha256(b"".join(w.tobytes() for w in weights)).hexdigest()}), flush=True)
+for result in train_both("multiworker", *sys.argv[2:]):
+    print("RESULT " + json.dumps(result), flush=True)
 """
+
+
+def train_both(strategy, root, npz, corpus):
+    """One epoch of each task (dropout 0) under `strategy`; returns what each run recorded."""
+    import hashlib
+
+    import keras
+
+    from keras_hw2 import cnn, runs
+    from keras_hw2.p2g import train as p2g
+
+    tasks = {
+        "cnn": (cnn.TrainConfig(data=npz, epochs=1, batch_size=8, learning_rate=0.05, dropout=0.0, strategy=strategy),
+                cnn.train_and_evaluate),
+        "p2g": (p2g.TrainConfig(data=corpus, use_attention=True, units=8, batch_size=16, epochs=1, dropout=0.0,
+                                strategy=strategy), p2g.train_and_evaluate),
+    }
+    results = []
+    for task, (config, train) in tasks.items():
+        with runs.open_run(task, config, name="mw", root=root) as run:
+            train(config, run, verbose=2)
+            weights = keras.saving.load_model(run.file("best.keras")).get_weights()
+            results.append({"task": task, "chief": run.is_chief, "path": str(run.path),
+                            "loss": run.history["loss"], "val_loss": run.history["val_loss"],
+                            "weights": hashlib.sha256(b"".join(w.tobytes() for w in weights)).hexdigest()})
+    return results
 
 
 def _results(stdout):
@@ -72,20 +83,21 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_workers_and_one_process(data):
-    """RESULT lines of 2 workers (through the launcher) and of one process, run side by side."""
+    """What 2 workers (through the launcher) and, meanwhile, this process record."""
     tmp, npz, corpus = data
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    env.pop("TF_CONFIG", None)
-    single = subprocess.Popen([sys.executable, str(tmp / "driver.py"), "default", str(tmp / "single"), str(npz),
-                               str(corpus)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
-    workers = _python(LAUNCHER, "--workers", "2", "--timeout", "400", "--", sys.executable, str(tmp / "driver.py"),
-                      "multiworker", str(tmp / "runs"), str(npz), str(corpus), timeout=450,
-                      env={"KERAS_HW2_WORKER_TIMEOUT": "120"})
-    out, err = single.communicate(timeout=450)
-    assert single.returncode == 0, err[-3000:]
-    assert workers.returncode == 0, workers.stdout[-3000:] + workers.stderr[-3000:]
-    return _results(workers.stdout), _results(out), tmp / "runs"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", "KERAS_HW2_WORKER_TIMEOUT": "120"}
+    workers = subprocess.Popen([sys.executable, LAUNCHER, "--workers", "2", "--timeout", "400", "--", sys.executable,
+                                str(tmp / "driver.py"), str(REPO / "tests"), str(tmp / "runs"), str(npz), str(corpus)],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        single = train_both("default", str(tmp / "single"), str(npz), str(corpus))
+        out, err = workers.communicate(timeout=450)
+    finally:
+        if workers.poll() is None:
+            workers.kill()
+            workers.communicate()
+    assert workers.returncode == 0, out[-3000:] + err[-3000:]
+    return _results(out), single, tmp / "runs"
 
 
 @pytest.mark.parametrize("task", ["cnn", "p2g"])
