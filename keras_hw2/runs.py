@@ -1,41 +1,77 @@
-"""Run directories: one folder per run holding its config, history, plots and logs.
+"""Run directories: one folder per run holding its config, history, checkpoints, plots and logs.
 
-Layout (``tensorboard --logdir runs`` shows every run)::
+Layout (``tensorboard --logdir runs`` shows every run, and its HParams)::
 
     runs/<task>/<name>/
         config.json      the run's configuration, written before training
         history.json     per-epoch metrics, rewritten after every epoch
-        best.keras       the model of the best validation epoch (what evaluate, predict and export read)
-        *.png            plots
-        train/ validation/   TensorBoard event files
-        backup/          BackupAndRestore state while a run is unfinished
+        best.keras       the whole model of the best validation epoch (what evaluate, predict and export read)
+        results.json     final figures and "status": "finished" or "failed"
+        *.png            plots, redrawn after every epoch
+        train/ validation/   TensorBoard event files (the run's HParams in the directory itself)
+        resume/          the state of the last finished epoch (`keras_hw2.training`)
+        .lock            held while a process uses the run (`keras_hw2.locks.DirectoryLock`)
 
-Re-running a command with the same ``--run-name`` resumes that run from its last
-finished epoch, provided its configuration is the same; a run directory made with
-another configuration is refused rather than silently reused.
+A run name is one path component matching `RUN_NAME_PATTERN`. Re-running a
+command with the same ``--run-name`` resumes that run from its last finished
+epoch, provided its configuration is the same; a run directory made with
+another configuration is refused rather than silently reused, and a run that
+another process is using is refused with that process's pid.
+
+With ``--strategy multiworker`` only the chief writes the run directory; every
+other worker gets a temporary directory, removed when the run is closed (the
+TensorFlow multi-worker guide's rule: all workers save, only the chief's files
+are kept).
 """
 import json
-import os
+import math
+import re
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import keras
 
+from keras_hw2 import distribute
 from keras_hw2.errors import InputError
+from keras_hw2.locks import LOCK_FILE, DirectoryLock
 
 CONFIG_FILE = "config.json"
-CHECKPOINT_FILE = "best.keras"  # every task: the model of the best validation epoch
+CHECKPOINT_FILE = "best.keras"  # every task: the whole model of the best validation epoch
 HISTORY_FILE = "history.json"
-BACKUP_DIR = "backup"
+RESULTS_FILE = "results.json"
+RUN_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # one path component, like export names
+
+
+def _finite_or_none(obj):
+    """`obj` with every non-finite float replaced by None (strict JSON has no NaN or Infinity)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {key: _finite_or_none(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(value) for value in obj]
+    return obj
 
 
 def write_json(path, obj) -> None:
-    """Write `obj` as indented JSON, atomically (temporary file, then rename)."""
+    """Write `obj` as indented strict JSON, atomically (temporary file, then rename).
+
+    NaN and infinities are written as ``null``.
+
+    Example:
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_json(f"{d}/x.json", {"loss": [1.5, float("nan")]})
+    ...     pathlib.Path(f"{d}/x.json").read_text().split()
+    ['{', '"loss":', '[', '1.5,', 'null', ']', '}']
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    tmp.write_text(json.dumps(_finite_or_none(obj), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+    tmp.replace(path)
 
 
 def read_json(path):
@@ -46,31 +82,50 @@ def read_json(path):
         raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
 
 
+def check_run_name(name) -> None:
+    """Refuse a run name that is not one path component matching `RUN_NAME_PATTERN` (None is fine).
+
+    Raises:
+        InputError: e.g. for ``""``, ``".."``, ``"a/b"`` or an absolute path.
+
+    Example:
+    >>> check_run_name("lr-0.01_seed1")
+    >>> check_run_name("../escaped")
+    Traceback (most recent call last):
+    ...
+    keras_hw2.errors.InputError: --run-name must be one name matching [A-Za-z0-9][A-Za-z0-9_.-]* (letters, digits, '_', '.', '-'; no path). Received: --run-name='../escaped'
+    """
+    if name is not None and not (isinstance(name, str) and re.fullmatch(RUN_NAME_PATTERN, name)):
+        raise InputError(f"--run-name must be one name matching {RUN_NAME_PATTERN} (letters, digits, '_', '.', "
+                         f"'-'; no path). Received: --run-name={name!r}")
+
+
 def _as_dict(config) -> dict:
-    return asdict(config) if is_dataclass(config) else dict(config)
+    return json.loads(json.dumps(asdict(config) if is_dataclass(config) else dict(config), default=str))
 
 
 class Run:
-    """A run directory. Create it with `open_run`.
+    """A run directory. Create it with `open_run`; close it (or use ``with``) to release it.
 
     Attributes:
-        path: the directory, `runs/<task>/<name>`.
+        path: the directory, `runs/<task>/<name>` (a temporary one on a non-chief worker).
+        name: the run's name.
         config: the run's configuration as a JSON-ready dict.
         resumed: True when the directory already held this run (same config).
+        is_chief: False on a non-chief multi-worker process, whose directory is temporary.
     """
 
-    def __init__(self, path: Path, config: dict, resumed: bool):
+    def __init__(self, path: Path, name: str, config: dict, resumed: bool, lock=None, is_chief: bool = True):
         self.path = path
+        self.name = name
         self.config = config
         self.resumed = resumed
+        self.is_chief = is_chief
+        self._lock = lock
 
     def file(self, name: str) -> Path:
         """Path of a file inside the run directory."""
         return self.path / name
-
-    @property
-    def backup_dir(self) -> Path:
-        return self.path / BACKUP_DIR
 
     @property
     def history(self) -> dict:
@@ -78,36 +133,52 @@ class Run:
         path = self.file(HISTORY_FILE)
         return read_json(path) if path.exists() else {}
 
-    def callbacks(self, backup: bool = True) -> list:
-        """Keras callbacks that fill this directory during `model.fit`.
+    @property
+    def results(self):
+        """The contents of results.json, or None before the run has ended."""
+        path = self.file(RESULTS_FILE)
+        return read_json(path) if path.exists() else None
 
-        Returns TensorBoard logging into the run directory, a `HistoryWriter`
-        for `history.json` and, with `backup`, `BackupAndRestore` so a killed
-        run continues from its last finished epoch when re-run.
-        """
-        callbacks = [
-            keras.callbacks.TensorBoard(log_dir=str(self.path)),
-            HistoryWriter(self.file(HISTORY_FILE)),
-        ]
-        if backup:
-            callbacks.append(AtomicBackupAndRestore(str(self.backup_dir)))
-        return callbacks
+    def close(self) -> None:
+        """Release the run: unlock it, or remove a non-chief worker's temporary directory."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        if not self.is_chief:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def open_run(task: str, config, name=None, root="runs") -> Run:
-    """Create (or reopen, for resuming) the directory of one run.
+    """Create (or reopen, for resuming) the directory of one run, and lock it.
 
     Args:
         task: the sub-directory under `root`, e.g. ``"cnn"``.
-        config: a dataclass or dict; saved as `config.json`.
-        name: the run's name; a timestamp when None.
+        config: a dataclass or dict; saved as `config.json`. With
+            ``config["strategy"] == "multiworker"`` only the chief opens the real
+            directory; another worker gets a temporary one.
+        name: the run's name (`RUN_NAME_PATTERN`); a timestamp when None.
         root: the directory holding all runs.
 
+    Returns:
+        The open `Run`, locked until `Run.close` (or the end of the process).
+
     Raises:
-        InputError: the directory exists and holds a run with another
-            configuration, or something that is not a run.
+        InputError: a bad name; the directory holds a run with another
+            configuration, or something that is not a run; another process
+            uses the run (the message names its pid). Nothing is written then.
     """
-    config = json.loads(json.dumps(_as_dict(config), default=str))
+    check_run_name(name)
+    config = _as_dict(config)
+    if not distribute.is_chief(config.get("strategy")):
+        path = Path(tempfile.mkdtemp(prefix=f"keras_hw2-{task}-worker-"))
+        write_json(path / CONFIG_FILE, config)
+        return Run(path, name or path.name, config, resumed=False, is_chief=False)
     if name is None:
         name = time.strftime("%Y%m%d-%H%M%S")
         base, n = name, 1
@@ -115,21 +186,30 @@ def open_run(task: str, config, name=None, root="runs") -> Run:
             n += 1
             name = f"{base}-{n}"
     path = Path(root) / task / name
-    resumed = False
-    if path.exists() and any(path.iterdir()):
-        stored_path = path / CONFIG_FILE
-        if not stored_path.exists():
-            raise InputError(f"{path}: exists but holds no {CONFIG_FILE}; choose another --run-name")
-        stored = read_json(stored_path)
-        if stored != config:
-            keys = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
-            raise InputError(
-                f"{path}: holds a run with another configuration (differs in: {', '.join(keys)}); "
-                "refusing to resume it; choose another --run-name")
-        resumed = True
-    path.mkdir(parents=True, exist_ok=True)
-    write_json(path / CONFIG_FILE, config)
-    return Run(path, config, resumed)
+    _check_stored_config(path, config)  # before locking: a refused run is left as it was
+    lock = DirectoryLock(path, what="run").acquire()
+    try:
+        resumed = _check_stored_config(path, config)  # again, now that no other process can write it
+        write_json(path / CONFIG_FILE, config)
+    except BaseException:
+        lock.release()
+        raise
+    return Run(path, name, config, resumed, lock=lock)
+
+
+def _check_stored_config(path: Path, config: dict) -> bool:
+    """True when `path` holds a run with `config`, False when it holds nothing; else `InputError`."""
+    if not path.exists() or not [p for p in path.iterdir() if p.name != LOCK_FILE]:
+        return False
+    stored_path = path / CONFIG_FILE
+    if not stored_path.exists():
+        raise InputError(f"{path}: exists but holds no {CONFIG_FILE}; choose another --run-name")
+    stored = read_json(stored_path)
+    if stored != config:
+        keys = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+        raise InputError(f"{path}: holds a run with another configuration (differs in: {', '.join(keys)}); "
+                         "refusing to resume it; choose another --run-name")
+    return True
 
 
 class HistoryWriter(keras.callbacks.Callback):
@@ -137,6 +217,7 @@ class HistoryWriter(keras.callbacks.Callback):
 
     Entries are keyed by epoch, so a run resumed at epoch k keeps epochs
     0..k-1 from before the crash and replaces anything recorded after them.
+    Non-finite values are recorded as null.
     """
 
     def __init__(self, path):
@@ -151,25 +232,6 @@ class HistoryWriter(keras.callbacks.Callback):
         for key, value in {"epoch": epoch, **(logs or {})}.items():
             history.setdefault(key, [None] * keep).append(_to_number(value))
         write_json(self.path, history)
-
-
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` whose saves survive a kill at any instant.
-
-    Keras writes `latest.weights.h5` in place, so a SIGKILL during the write
-    leaves a truncated file that the next run cannot load. Here the weights and
-    the epoch counter are first written to temporary files, then renamed over
-    the old ones: a killed run leaves either the previous backup or the new one.
-    """
-
-    def _save_model(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        tmp_weights = os.path.join(self.backup_dir, ".tmp.weights.h5")
-        self.model.save_weights(tmp_weights, overwrite=True)
-        tmp_metadata = Path(self.backup_dir) / ".tmp-metadata.json"
-        tmp_metadata.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
-        os.replace(tmp_weights, self._weights_path)
-        os.replace(tmp_metadata, self._training_metadata_path)
 
 
 def _to_number(value):

@@ -39,12 +39,13 @@ def test_train_plot_export_and_reload_in_a_clean_process(tiny_npz, run_root, tmp
     assert _train(tiny_npz, run_root, "e2e") == 0
     run = run_root / "cnn" / "e2e"
     for name in ("config.json", "history.json", "training_loss.png", "validation_accuracy.png",
-                 "confusion_matrix.png", "results.json", "best.keras", "best.weights.h5"):
+                 "confusion_matrix.png", "results.json", "best.keras"):
         assert (run / name).is_file(), name
     assert list((run / "train").glob("events.out.tfevents.*")) and list((run / "validation").glob("events.*"))
     history = json.loads((run / "history.json").read_text())
     assert history["epoch"] == [0] and len(history["loss"]) == len(history["val_accuracy"]) == 1
     results = json.loads((run / "results.json").read_text())
+    assert results["status"] == "finished" and not (run / "resume").exists()
     assert results["best_val_accuracy"] == history["val_accuracy"][0] and results["best_epoch"] == 1
     matrix = np.array(results["test"]["confusion_matrix"])
     assert matrix.shape == (6, 6) and matrix.sum() == 24 and matrix.sum(axis=1).tolist() == [4] * 6
@@ -88,7 +89,7 @@ def test_rerunning_a_finished_run_resumes_it_without_training(tiny_npz, run_root
 def test_no_arguments_trains_on_the_synthetic_demo(monkeypatch, tmp_path, capsys):
     seen = {}
 
-    def fake_train(config, data, run):
+    def fake_train(config, run, data):
         seen.update(config=config, data=data, run=run)
         return {"best_val_accuracy": 0.5, "best_epoch": 1, "epochs": config.epochs}
 
@@ -106,8 +107,8 @@ def test_no_arguments_trains_on_the_synthetic_demo(monkeypatch, tmp_path, capsys
     (["--data", "{tmp}/missing.npz"], "{tmp}/missing.npz: no such file or directory"),
     (["--data", "{tmp}/bad.npz"], "{tmp}/bad.npz: missing key(s) val_images, val_labels"),
     (["--lr", "best"], r"tuner_results/cnn_lr_baseline/best_lr.json: no best-lr file"),
-    (["--epochs", "0"], "--epochs must be at least 1. Received: 0"),
-    (["--lr", "-1"], "--lr must be positive. Received: -1.0"),
+    (["--epochs", "0"], "--epochs must be an integer >= 1. Received: --epochs=0"),
+    (["--lr", "-1"], "--learning-rate must be a finite number > 0. Received: --learning-rate=-1.0"),
 ])
 def test_bad_input_exits_2_with_one_line_before_training(args, message, tmp_path, monkeypatch, capsys):
     np.savez(tmp_path / "bad.npz", train_images=np.zeros((6, 48, 48, 3), "uint8"), train_labels=np.arange(6))

@@ -1,12 +1,13 @@
 """The shared run conventions: seeding, run directories, export, device report, CLI."""
 import json
+import os
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_hw2 import devices, export, runs, seeding
+from keras_hw2 import devices, distribute, export, runs, seeding
 from keras_hw2.errors import InputError
 
 
@@ -37,17 +38,35 @@ def test_seed_must_be_non_negative_integer():
         seeding.set_seed(-1)
 
 
-def test_run_directory_holds_config_history_and_tensorboard_logs(run_root):
-    run = runs.open_run("demo", {"lr": 0.1, "epochs": 2}, name="a", root=run_root)
-    assert run.path == run_root / "demo" / "a" and not run.resumed
-    assert json.loads(run.file("config.json").read_text()) == {"lr": 0.1, "epochs": 2}
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=run.callbacks())
-    history = run.history
-    assert history["epoch"] == [0, 1] and len(history["loss"]) == 2
-    assert list(run.path.glob("train/events.out.tfevents.*"))
-    assert not run.backup_dir.exists()  # BackupAndRestore deletes its state after a finished fit
+def test_run_directory_holds_its_config_and_is_locked_while_open(run_root):
+    with runs.open_run("demo", {"lr": 0.1, "epochs": 2}, name="a", root=run_root) as run:
+        assert run.path == run_root / "demo" / "a" and not run.resumed and run.is_chief
+        assert json.loads(run.file("config.json").read_text()) == {"lr": 0.1, "epochs": 2}
+        assert run.file(".lock").read_text().strip() == str(os.getpid())
+        with pytest.raises(InputError, match=rf"{run.path}: this run is in use by another process \(pid {os.getpid()}\)"):
+            runs.open_run("demo", {"lr": 0.1, "epochs": 2}, name="a", root=run_root)
+    assert runs.open_run("demo", {"lr": 0.1, "epochs": 2}, name="a", root=run_root).resumed  # released
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../escaped", "a/b", "/tmp/abs", ".hidden", "a b", "-x"])
+def test_run_names_are_single_path_components(run_root, name):
+    with pytest.raises(InputError, match=r"^--run-name must be one name matching .* Received: --run-name="):
+        runs.open_run("demo", {}, name=name, root=run_root)
+    assert list(run_root.iterdir()) == []
+
+
+def test_json_files_are_strict_with_non_finite_numbers_as_null(tmp_path):
+    runs.write_json(tmp_path / "x.json", {"loss": [1.0, float("nan"), float("inf")], "best": float("-inf")})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"loss": [1.0, None, None], "best": None}
+    assert "NaN" not in (tmp_path / "x.json").read_text()
+
+
+def test_a_non_chief_worker_gets_a_temporary_run_directory_removed_on_close(run_root, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
+                                                "task": {"type": "worker", "index": 1}}))
+    with runs.open_run("demo", {"strategy": "multiworker"}, name="a", root=run_root) as run:
+        assert not run.is_chief and run.path.is_dir() and not run.path.is_relative_to(run_root)
+    assert not run.path.exists() and list(run_root.iterdir()) == []
 
 
 def test_reopening_a_run_with_the_same_config_resumes_it(run_root):
@@ -137,34 +156,36 @@ def test_unknown_subcommand_is_a_one_line_error(python):
     assert result.stderr.strip().splitlines() == ["error: unknown command 'gan'; choose one of cnn, p2g, hopfield"]
 
 
-class _InterruptAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise RuntimeError("interrupted")
-
-
-def test_an_interrupted_fit_resumes_from_its_backup_with_one_continuous_history(run_root):
-    run = runs.open_run("demo", {"lr": 0.1}, name="a", root=run_root)
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    x, y = np.ones((4, 2)), np.ones((4, 1))
-    with pytest.raises(RuntimeError, match="interrupted"):
-        model.fit(x, y, epochs=4, verbose=0, callbacks=run.callbacks() + [_InterruptAfterEpoch(1)])
-    assert sorted(p.name for p in run.backup_dir.iterdir()) == ["latest.weights.h5", "training_metadata.json"]
-    assert json.loads((run.backup_dir / "training_metadata.json").read_text())["epoch"] == 2
-
-    resumed = runs.open_run("demo", {"lr": 0.1}, name="a", root=run_root)
-    history = model.fit(x, y, epochs=4, verbose=0, callbacks=resumed.callbacks())
-    assert resumed.resumed and history.epoch == [2, 3]
-    assert resumed.history["epoch"] == [0, 1, 2, 3]
+@pytest.mark.parametrize("tf_config, chief", [
+    ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}, True),
+    ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}, False),
+    ({"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, False),
+    ({"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}, True),
+])
+def test_the_chief_is_task_chief_or_else_worker_0(tf_config, chief):
+    cluster = distribute.read_cluster({"TF_CONFIG": json.dumps(tf_config)})
+    assert cluster.is_chief == chief and distribute.is_chief("multiworker", {"TF_CONFIG": json.dumps(tf_config)}) == chief
+    assert cluster.addresses[0] == (tf_config["cluster"].get("chief") or tf_config["cluster"]["worker"])[0]
+    assert distribute.is_chief("default", {})  # other strategies have no cluster
 
 
-def test_multiworker_strategy_is_refused_with_the_reason():
-    from keras_hw2.distribute import get_strategy
+@pytest.mark.parametrize("environ, message", [
+    ({}, "--strategy multiworker needs the TF_CONFIG environment variable"),
+    ({"TF_CONFIG": "{not json"}, "TF_CONFIG is not a multi-worker cluster with this task (JSONDecodeError"),
+    ({"TF_CONFIG": '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}'}, "(IndexError"),
+    ({"TF_CONFIG": '{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}'}, "only 'chief' and 'worker'"),
+    ({"TF_CONFIG": '{"cluster": {"worker": ["nohost"]}, "task": {"type": "worker", "index": 0}}'}, "host:port"),
+    ({"TF_CONFIG": "[]", }, "(TypeError"),
+])
+def test_a_bad_tf_config_is_one_line(environ, message):
+    with pytest.raises(InputError) as error:
+        distribute.read_cluster(environ)
+    assert message in str(error.value) and "\n" not in str(error.value)
 
-    with pytest.raises(InputError, match="keras-team/keras#20585"):
-        get_strategy("multiworker")
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "soon"])
+def test_the_worker_timeout_must_be_a_positive_number(value):
+    with pytest.raises(InputError, match=rf"KERAS_HW2_WORKER_TIMEOUT must be a number of seconds > 0. "
+                                         rf"Received: KERAS_HW2_WORKER_TIMEOUT='{value}'"):
+        distribute.worker_timeout({"KERAS_HW2_WORKER_TIMEOUT": value})
+    assert distribute.worker_timeout({}) == 120

@@ -1,9 +1,10 @@
 """Killed runs resume: a CNN training run and a keras-tuner search, SIGKILLed and re-run.
 
-Training resumes from its last finished epoch (`BackupAndRestore` in the run
-directory) and ends with one continuous history.json; a search resumes from its
-project directory and runs every trial exactly once; a run directory holding
-another configuration is refused through the CLI.
+Training resumes from its last finished epoch (the state `keras_hw2.training`
+keeps in the run's resume/ directory) and ends bit for bit where an
+uninterrupted run ends, with one continuous history.json; a search resumes from
+its project directory and runs every trial exactly once; a run directory
+holding another configuration is refused through the CLI.
 """
 import json
 import os
@@ -75,10 +76,9 @@ def tiny_npz(tmp_path_factory):
     return write_synthetic_npz(tmp_path_factory.mktemp("data") / "tiny.npz", num_per_class=4, seed=0)
 
 
-def _train_args(npz, runs_dir, lr="0.01"):
+def _train_args(npz, runs_dir, lr="0.01", name="crash"):
     return ["-m", "keras_hw2.cnn", "train", "--data", str(npz), "--epochs", str(EPOCHS), "--batch-size", "8",
-            "--lr", lr, "--seed", "0", "--steps-per-execution", "1", "--runs-dir", str(runs_dir),
-            "--run-name", "crash"]
+            "--lr", lr, "--seed", "0", "--runs-dir", str(runs_dir), "--run-name", name]
 
 
 def _epochs_done(history_path):
@@ -88,11 +88,11 @@ def _epochs_done(history_path):
         return 0
 
 
-def _epochs_backed_up(run_dir):
-    """The epochs `BackupAndRestore` has saved (its training_metadata.json is written last)."""
+def _epochs_saved(run_dir):
+    """The epochs whose state is saved for resuming (TensorFlow's checkpoint state file names the last)."""
     try:
-        return _read_json(run_dir / "backup" / "training_metadata.json")["epoch"]
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return int((run_dir / "resume" / "checkpoint").read_text().split('"ckpt-')[1].split('"')[0])
+    except (FileNotFoundError, IndexError, ValueError):
         return 0
 
 
@@ -103,13 +103,16 @@ def test_killed_training_resumes_to_one_continuous_history_and_refuses_another_c
     run_dir = tmp_path / "runs" / "cnn" / "crash"
     history = run_dir / "history.json"
     first = _start(*_train_args(tiny_npz, tmp_path / "runs"))
-    # Killed once the first epoch is finished: recorded in history.json and saved by BackupAndRestore.
-    assert _kill_when(first, lambda: _epochs_backed_up(run_dir) >= 1), "the run finished before it was killed"
+    # The uninterrupted reference: the same command under another name, in a process of its own (a process
+    # that imported TensorFlow before keras_hw2 computes without oneDNN, which differs in the last bits).
+    whole = _start(*_train_args(tiny_npz, tmp_path / "runs", name="whole"))
+    # Killed once the first epoch is finished: recorded in history.json and its state saved.
+    assert _kill_when(first, lambda: _epochs_saved(run_dir) >= 1), "the run finished before it was killed"
     assert 1 <= _epochs_done(history) < EPOCHS
 
     # The same --run-name with another --lr is refused by the CLI (in this process: no second TF start-up).
     assert run_main(main, _train_args(tiny_npz, tmp_path / "runs", lr="0.02")[2:]) == 2
-    assert capsys.readouterr().err == (f"error: {run_dir}: holds a run with another configuration (differs in: lr); "
+    assert capsys.readouterr().err == (f"error: {run_dir}: holds a run with another configuration (differs in: learning_rate); "
                                        "refusing to resume it; choose another --run-name\n")
     # The same command resumes.
     code, out, err = _finished(_start(*_train_args(tiny_npz, tmp_path / "runs")))
@@ -120,11 +123,24 @@ def test_killed_training_resumes_to_one_continuous_history_and_refuses_another_c
     assert record["epoch"] == list(range(EPOCHS))
     assert all(len(values) == EPOCHS and None not in values for values in record.values())
     assert _read_json(run_dir / "results.json")["epochs"] == EPOCHS
-    assert _read_json(run_dir / "config.json")["lr"] == 0.01
+    assert _read_json(run_dir / "config.json")["learning_rate"] == 0.01
     with zipfile.ZipFile(run_dir / "best.keras") as archive:
         assert archive.testzip() is None
-    assert not (run_dir / "backup").exists()  # BackupAndRestore removes its state after a finished fit
-    assert not list(run_dir.glob(".*.tmp"))
+    assert not (run_dir / "resume").exists()  # a finished run is not resumed
+    assert not list(run_dir.glob(".*.tmp")) and not list(run_dir.glob(".tmp-*"))
+
+    # Bit for bit what the uninterrupted run gives.
+    code, _, err = _finished(whole)
+    assert code == 0, err[-3000:]
+    whole = _read_json(tmp_path / "runs" / "cnn" / "whole" / "history.json")
+    assert {k: v for k, v in whole.items() if k != "epoch_seconds"} == {
+        k: v for k, v in record.items() if k != "epoch_seconds"}
+    import keras
+    import numpy as np
+
+    for a, b in zip(keras.saving.load_model(run_dir / "best.keras").get_weights(),
+                    keras.saving.load_model(tmp_path / "runs" / "cnn" / "whole" / "best.keras").get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def _trial_statuses(project):
@@ -137,13 +153,21 @@ def _trial_statuses(project):
     return statuses
 
 
+def _ended_in_oracle(project):
+    """The trials oracle.json records as ended (keras-tuner writes it in place, after trial.json)."""
+    try:
+        return _read_json(project / "oracle.json")["end_order"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return []
+
+
 def test_search_killed_between_trials_resumes_and_runs_every_trial_once(tiny_npz, tmp_path):
     lrs = (0.1, 0.01)
     project = tmp_path / "tuner" / "lr"
     args = ["-m", "tuners.cnn_lr", "--data", str(tiny_npz), "--epochs", "1", "--batch-size", "8",
-            "--lrs", ",".join(map(str, lrs)), "--directory", str(tmp_path / "tuner"), "--project-name", "lr"]
+            "--learning-rates", ",".join(map(str, lrs)), "--directory", str(tmp_path / "tuner"), "--project-name", "lr"]
     first = _start(*args)
-    assert _kill_when(first, lambda: _trial_statuses(project).get("trial_0") == "COMPLETED"), \
+    assert _kill_when(first, lambda: "0" in _ended_in_oracle(project)), \
         "the search finished before it was killed"
     completed_before = sum(status == "COMPLETED" for status in _trial_statuses(project).values())
     assert 1 <= completed_before < len(lrs)

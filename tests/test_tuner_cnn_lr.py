@@ -1,5 +1,6 @@
 """tuners.cnn_lr: a resumable keras-tuner learning-rate grid over the CLI's own model builder."""
 import json
+import re
 
 import keras_tuner
 import pytest
@@ -14,7 +15,7 @@ from tuners import cnn_lr
 def test_two_trial_search_resumes_and_feeds_train_lr_best(tmp_path, monkeypatch, capsys):
     data = write_synthetic_npz(tmp_path / "tiny.npz", num_per_class=2)
     monkeypatch.chdir(tmp_path)
-    args = ["--data", str(data), "--epochs", "2", "--lrs", "0.1,0.01", "--batch-size", "6"]
+    args = ["--data", str(data), "--epochs", "2", "--learning-rates", "0.1,0.01", "--batch-size", "6"]
     project = tmp_path / "tuner_results" / "cnn_lr_baseline"
 
     assert cnn_lr.main([*args, "--max-trials", "1"]) == 0  # interrupted after one trial
@@ -43,15 +44,24 @@ def test_two_trial_search_resumes_and_feeds_train_lr_best(tmp_path, monkeypatch,
 
 
 def test_hypermodel_uses_the_cli_builder():
-    hypermodel = cnn_lr.LearningRateHyperModel(cnn_lr.SweepConfig(model="batchnorm", lrs=(0.5,)))
+    hypermodel = cnn_lr.LearningRateHyperModel(cnn_lr.SweepConfig(model="batchnorm", learning_rates=(0.5,)))
     model = hypermodel.build(keras_tuner.HyperParameters())
     assert [layer.name for layer in model.layers] == [layer.name for layer in build_model(batch_norm=True).layers]
     assert count_trainable_params(model) == 755_718
     assert float(model.optimizer.learning_rate) == pytest.approx(0.5)
 
 
-def test_bad_grid_is_refused(capsys):
-    assert run_main(cnn_lr.main, ["--lrs", "0.1,fast"]) == 2
-    assert capsys.readouterr().err.strip() == (
-        "error: --lrs must be comma-separated numbers, e.g. 0.1,0.01,0.001. Received: '0.1,fast'")
-    assert run_main(cnn_lr.main, ["--lrs", "0.1,-1"]) == 2
+@pytest.mark.parametrize("flag", ["--learning-rates", "--lrs"])  # --lrs: the deprecated spelling
+def test_bad_grid_is_refused(capsys, flag):
+    assert run_main(cnn_lr.main, [flag, "0.1,fast"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: --learning-rates must be comma-separated numbers, "
+                                               "e.g. 0.1,0.01,0.001. Received: --learning-rates='0.1,fast'")
+    assert run_main(cnn_lr.main, [flag, "0.1,-1"]) == 2
+    assert "--learning-rates must be a finite number > 0. Received: --learning-rates=-1.0" in capsys.readouterr().err
+
+
+def test_lrs_is_a_hidden_alias(capsys):
+    with pytest.raises(SystemExit):
+        cnn_lr.main(["--help"])
+    out = capsys.readouterr().out
+    assert re.search(r"^  --learning-rates", out, re.M) and not re.search(r"^  --lrs", out, re.M)

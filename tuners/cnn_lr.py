@@ -1,6 +1,6 @@
 """Learning-rate grid search for the CNN scene classifiers with keras-tuner.
 
-`python -m tuners.cnn_lr [--model baseline] [--data PATH] [--lrs 0.1,0.01,0.001] [--epochs 10]`
+`python -m tuners.cnn_lr [--model baseline] [--data PATH] [--learning-rates 0.1,0.01,0.001] [--epochs 10]`
 
 One trial per learning rate (`LearningRateGridOracle`: keras-tuner's own
 `GridSearch` oracle keeps its position in memory only, so it cannot continue a
@@ -14,9 +14,13 @@ keras-tuner's trial files, ``tensorboard/<trial>/`` (one TensorBoard run per tri
 ``train --lr best`` reads. Re-running the same command continues a partial search
 (``overwrite=False``); finished trials are not re-run. keras-tuner's distributed
 mode (``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP``, ``KERASTUNER_ORACLE_PORT``)
-works unchanged.
+works unchanged. The project directory is locked while a search uses it (by the
+chief only in distributed mode, whose workers share it): a second search on it
+is refused with the holder's pid. ``--lrs`` is a deprecated spelling of
+``--learning-rates``, kept so older commands still run.
 """
 import argparse
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -32,6 +36,8 @@ from keras_hw2.cnn.models import MODELS, build_model, compile_model
 from keras_hw2.cnn.train import BEST_LR_FILE, TUNER_DIRECTORY, TrainConfig
 from keras_hw2.devices import device_report
 from keras_hw2.errors import InputError
+from keras_hw2.hparams import Choice, Each, Integer, Number, OptionalPath, OrNone, validate
+from keras_hw2.locks import DirectoryLock
 from keras_hw2.plots import plot_curves
 from keras_hw2.runs import read_json, write_json
 from keras_hw2.seeding import set_seed
@@ -45,7 +51,7 @@ class SweepConfig:
     """One learning-rate search."""
     model: str = "baseline"  # "baseline" or "batchnorm"
     data: Optional[str] = None  # npz file or Kaggle folder; None: the synthetic demo set
-    lrs: tuple = (0.1, 0.01, 0.001)  # the grid
+    learning_rates: tuple = (0.1, 0.01, 0.001)  # the grid
     epochs: int = 10  # per trial
     batch_size: int = 8  # the homework's 8
     dropout: float = 0.1
@@ -55,12 +61,11 @@ class SweepConfig:
     max_trials: Optional[int] = None  # stop after this many trials in total (a re-run does the rest)
 
     def __post_init__(self):
-        if self.model not in MODELS:
-            raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
-        if not self.lrs or any(not lr > 0 for lr in self.lrs):
-            raise InputError(f"--lrs must be positive numbers. Received: {self.lrs}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise InputError(f"--epochs and --batch-size must be at least 1. Received: {self.epochs}, {self.batch_size}")
+        validate(self, {"model": Choice(tuple(MODELS)), "data": OptionalPath(),
+                        "learning_rates": Each(Number(low=0, low_open=True)), "epochs": Integer(minimum=1),
+                        "batch_size": Integer(minimum=1), "dropout": Number(low=0, high=1, high_open=True),
+                        "seed": Integer(minimum=0), "directory": OptionalPath(), "project_name": OptionalPath(),
+                        "max_trials": OrNone(Integer(minimum=1))})
         self.project_name = self.project_name or f"cnn_lr_{self.model}"
 
     @property
@@ -76,13 +81,13 @@ class LearningRateGridOracle(keras_tuner.Oracle):
     with the first lr that no trial has taken yet.
     """
 
-    def __init__(self, lrs, **kwargs):
+    def __init__(self, learning_rates, **kwargs):
         super().__init__(**kwargs)
-        self.lrs = list(lrs)
+        self.learning_rates = list(learning_rates)
 
     def populate_space(self, trial_id):
         taken = {trial.hyperparameters.values.get("lr") for trial in self.trials.values()}
-        remaining = [lr for lr in self.lrs if lr not in taken]
+        remaining = [lr for lr in self.learning_rates if lr not in taken]
         if remaining:
             return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING, "values": {"lr": remaining[0]}}
         if self.ongoing_trials:
@@ -98,12 +103,10 @@ class LearningRateHyperModel(keras_tuner.HyperModel):
         self.config = config
 
     def build(self, hp):
-        lr = hp.Choice("lr", list(self.config.lrs))
+        lr = hp.Choice("lr", list(self.config.learning_rates))
         set_seed(self.config.seed)
-        train_defaults = TrainConfig()
         model = build_model(batch_norm=MODELS[self.config.model], dropout=self.config.dropout)
-        return compile_model(model, lr, jit_compile=train_defaults.jit_compile,
-                             steps_per_execution=train_defaults.steps_per_execution)
+        return compile_model(model, lr, jit_compile=TrainConfig().jit_compile)
 
 
 class LearningRateTuner(keras_tuner.Tuner):
@@ -129,16 +132,17 @@ def search_learning_rate(config: SweepConfig, data: ImageData) -> Optional[dict]
         each trial is ``{"trial_id", "lr", "status", "best_val_accuracy", "val_accuracy": [per epoch]}``.
     """
     check_chief_reachable()
-    oracle = LearningRateGridOracle(config.lrs, objective=keras_tuner.Objective(OBJECTIVE, "max"),
-                                    max_trials=config.max_trials or len(config.lrs), seed=config.seed)
-    tuner = LearningRateTuner(oracle, LearningRateHyperModel(config), directory=config.directory,
-                              project_name=config.project_name, overwrite=False)
-    (train_images, train_labels), (val_images, val_labels) = data.splits["train"], data.splits["val"]
-    tuner.search(make_dataset(train_images, train_labels, config.batch_size, shuffle=True, seed=config.seed),
-                 validation_data=make_dataset(val_images, val_labels, config.batch_size),
-                 epochs=config.epochs, shuffle=False, verbose=2,
-                 callbacks=[keras.callbacks.TensorBoard(log_dir=str(config.project_dir / "tensorboard"))])
-    return None if is_worker() else summarize(tuner, config)
+    with contextlib.nullcontext() if is_worker() else DirectoryLock(config.project_dir, what="tuner"):
+        oracle = LearningRateGridOracle(config.learning_rates, objective=keras_tuner.Objective(OBJECTIVE, "max"),
+                                        max_trials=config.max_trials or len(config.learning_rates), seed=config.seed)
+        tuner = LearningRateTuner(oracle, LearningRateHyperModel(config), directory=config.directory,
+                                  project_name=config.project_name, overwrite=False)
+        (train_images, train_labels), (val_images, val_labels) = data.splits["train"], data.splits["val"]
+        tuner.search(make_dataset(train_images, train_labels, config.batch_size, shuffle=True, seed=config.seed),
+                     validation_data=make_dataset(val_images, val_labels, config.batch_size),
+                     epochs=config.epochs, shuffle=False, verbose=2,
+                     callbacks=[keras.callbacks.TensorBoard(log_dir=str(config.project_dir / "tensorboard"))])
+        return None if is_worker() else summarize(tuner, config)
 
 
 def summarize(tuner: keras_tuner.Tuner, config: SweepConfig) -> dict:
@@ -172,11 +176,12 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _parse_lrs(text: str) -> tuple:
+def _parse_learning_rates(text: str) -> tuple:
     try:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise InputError(f"--lrs must be comma-separated numbers, e.g. 0.1,0.01,0.001. Received: {text!r}") from None
+        raise InputError("--learning-rates must be comma-separated numbers, e.g. 0.1,0.01,0.001. "
+                         f"Received: --learning-rates={text!r}") from None
 
 
 def main(argv=None) -> int:
@@ -185,7 +190,9 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=MODELS, default=defaults.model)
     parser.add_argument("--data", default=None, help="homework .npz or Kaggle folder (default: synthetic demo images)")
-    parser.add_argument("--lrs", default=",".join(f"{lr:g}" for lr in defaults.lrs), help="the grid (default 0.1,0.01,0.001)")
+    parser.add_argument("--learning-rates", default=",".join(f"{lr:g}" for lr in defaults.learning_rates),
+                        help="the grid (default 0.1,0.01,0.001)")
+    parser.add_argument("--lrs", dest="learning_rates", help=argparse.SUPPRESS)  # deprecated spelling
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs per trial (default 10)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
@@ -195,9 +202,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-trials", type=int, default=None,
                         help="stop after this many trials in total; re-running without it does the rest")
     args = parser.parse_args(argv)
-    config = SweepConfig(model=args.model, data=args.data, lrs=_parse_lrs(args.lrs), epochs=args.epochs,
-                         batch_size=args.batch_size, dropout=args.dropout, seed=args.seed, directory=args.directory,
-                         project_name=args.project_name, max_trials=args.max_trials)
+    config = SweepConfig(model=args.model, data=args.data, learning_rates=_parse_learning_rates(args.learning_rates),
+                         epochs=args.epochs, batch_size=args.batch_size, dropout=args.dropout, seed=args.seed,
+                         directory=args.directory, project_name=args.project_name, max_trials=args.max_trials)
     data = load_data(config.data, seed=config.seed)
     print(device_report(jit_compile=TrainConfig().jit_compile))
     print(data.describe())

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=None,
                        help=f"default {defaults.epochs} ({DEMO_EPOCHS} on the synthetic demo data)")
     train.add_argument("--batch-size", type=int, default=defaults.batch_size, help="global batch size (default 8)")
-    train.add_argument("--lr", default=str(defaults.lr),
+    train.add_argument("--lr", default=str(defaults.learning_rate),
                        help="SGD learning rate: a number, 'best' (tuner_results/cnn_lr_<model>/best_lr.json) "
                             "or the path of a best-lr JSON (default 0.01)")
     train.add_argument("--dropout", type=float, default=defaults.dropout)
@@ -39,8 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="validation share of seg_train for folder data (default 0.1)")
     train.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=defaults.jit_compile,
                        help="XLA-compile the train step (default off: slower on CPU)")
-    train.add_argument("--steps-per-execution", type=int, default=defaults.steps_per_execution,
-                       help=f"batches per graph call (default {defaults.steps_per_execution})")
     add_strategy_argument(train)
     add_run_arguments(train)
 
@@ -67,17 +65,21 @@ def main(argv=None) -> int:
         print(f"exported {export_model(model, name, root=args.root, version=args.version)}")
         return 0
     epochs = args.epochs if args.epochs is not None else (TrainConfig.epochs if args.data else DEMO_EPOCHS)
+    from keras_hw2.distribute import get_strategy
+    from keras_hw2.runs import check_run_name
+
     config = TrainConfig(model=args.model, data=args.data, epochs=epochs, batch_size=args.batch_size,
-                         lr=resolve_lr(args.lr, args.model), dropout=args.dropout, seed=args.seed,
+                         learning_rate=resolve_lr(args.lr, args.model), dropout=args.dropout, seed=args.seed,
                          deterministic=args.deterministic, val_fraction=args.val_fraction,
-                         strategy=args.strategy, jit_compile=args.jit_compile,
-                         steps_per_execution=args.steps_per_execution)
+                         strategy=args.strategy, jit_compile=args.jit_compile)
+    check_run_name(args.run_name)
+    get_strategy(config.strategy)  # a multi-worker strategy must come before any other TensorFlow op
     data = load_data(config.data, seed=config.seed, val_fraction=config.val_fraction)
     print(device_report(jit_compile=config.jit_compile))
     print(data.describe())
-    run = open_run(TASK, config, name=args.run_name, root=args.runs_dir)
-    print(f"run: {run.path}{' (resumed)' if run.resumed else ''} | {config}")
-    results = train_and_evaluate(config, data, run)
+    with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
+        print(f"run: {run.path}{' (resumed)' if run.resumed else ''} | {config}")
+        results = train_and_evaluate(config, run, data)
     print(f"best validation accuracy {results['best_val_accuracy']:.4f} at epoch {results['best_epoch']} "
           f"of {results['epochs']}")
     if "test" in results:

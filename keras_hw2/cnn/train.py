@@ -1,37 +1,34 @@
-"""Training one CNN: `TrainConfig` → run directory with history, plots, best weights and test metrics.
+"""Training one CNN: `TrainConfig` → run directory with history, plots, best model and its confusion matrix.
 
-`train_and_evaluate(config, data, run)`:
-1. builds the model and its SGD optimizer inside the `tf.distribute` strategy's scope;
-2. fits it with `Run.callbacks()` (TensorBoard, history.json, BackupAndRestore, so a
-   killed run continues when re-run with the same run name) and a checkpoint that
-   keeps the weights of the epoch with the best validation accuracy;
-3. reloads those best weights, saves them as ``best.keras`` (what ``export`` reads),
-   plots the training loss and the validation accuracy per epoch and, when the
-   data has a test split, writes test accuracy, per-class accuracy and a
-   confusion-matrix PNG; everything also goes to ``results.json``.
+`train_and_evaluate(config, run, data=None)` hands the engine (`keras_hw2.training`)
+what is particular to the scene classifiers: the model (`build_model` +
+`compile_model`, plain SGD), the NLL loss and per-example accuracy, the image
+datasets, the monitored ``val_accuracy``, and the plots of the training loss
+and the validation accuracy. Once trained, ``best.keras`` (the epoch with the
+best validation accuracy) is evaluated on the test split when the data has
+one, else on the validation split: accuracy, per-class accuracy and a
+confusion-matrix PNG, all in ``results.json``.
 """
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import keras
-import numpy as np
+import tensorflow as tf
 
+from keras_hw2 import training
+from keras_hw2.cnn import data as image_data
 from keras_hw2.cnn.data import CLASS_NAMES, ImageData, make_dataset
 from keras_hw2.cnn.evaluation import classification_report, plot_confusion_matrix
-from keras_hw2.cnn.models import MODELS, build_model, compile_model
-from keras_hw2.distribute import STRATEGIES, get_strategy
+from keras_hw2.cnn.models import MODELS, build_model, compile_model, nll_loss
 from keras_hw2.errors import InputError
-from keras_hw2.plots import plot_curves
-from keras_hw2.runs import CHECKPOINT_FILE, Run, read_json, write_json
-from keras_hw2.seeding import set_seed
+from keras_hw2.hparams import TRAINING_RULES, Choice, Number, OptionalPath, validate
+from keras_hw2.runs import CHECKPOINT_FILE, Run, read_json
 
 TASK = "cnn"  # runs/cnn/<name>/
 DEMO_EPOCHS = 10  # epochs on the synthetic demo data when --epochs is not given
 TUNER_DIRECTORY = "tuner_results"  # default keras-tuner directory (git-ignored)
 BEST_LR_FILE = "best_lr.json"
-BEST_WEIGHTS_FILE = "best.weights.h5"
-RESULTS_FILE = "results.json"
 
 
 @dataclass
@@ -41,27 +38,17 @@ class TrainConfig:
     data: Optional[str] = None  # npz file or Kaggle folder; None: the synthetic demo set
     epochs: int = 40  # the homework's 40
     batch_size: int = 8  # global batch size (split across replicas), the homework's 8
-    lr: float = 0.01  # plain SGD learning rate
+    learning_rate: float = 0.01  # plain SGD learning rate
     dropout: float = 0.1  # the homework's 0.1
     seed: int = 0  # weights, dropout and shuffling
     deterministic: bool = False  # also make TensorFlow ops deterministic
     val_fraction: float = 0.1  # validation share of seg_train (folder data only)
     strategy: str = "default"  # tf.distribute strategy (keras_hw2.distribute)
     jit_compile: bool = False  # XLA: 4-8x slower to train on 2 CPU cores (tools/bench_cnn.py)
-    steps_per_execution: int = 1  # batches per graph call; same results; 16 was not faster at batch 8 (tools/bench_cnn.py)
 
     def __post_init__(self):
-        if self.model not in MODELS:
-            raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
-        if self.strategy not in STRATEGIES:
-            raise InputError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        for name in ("epochs", "batch_size", "steps_per_execution"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be at least 1. Received: {getattr(self, name)}")
-        if not self.lr > 0:
-            raise InputError(f"--lr must be positive. Received: {self.lr}")
-        if not 0 <= self.dropout < 1:
-            raise InputError(f"--dropout must be in [0, 1). Received: {self.dropout}")
+        validate(self, {**TRAINING_RULES, "model": Choice(tuple(MODELS)), "data": OptionalPath(),
+                        "val_fraction": Number(low=0, high=1, low_open=True, high_open=True)})
 
 
 def best_lr_path(model: str, directory=TUNER_DIRECTORY) -> Path:
@@ -85,62 +72,61 @@ def resolve_lr(value: str, model: str) -> float:
     return float(lr)
 
 
-def train_and_evaluate(config: TrainConfig, data: ImageData, run: Run) -> dict:
-    """Train `config.model` on `data` into `run` (see the module docstring); returns the results dict.
+def load_data(config: TrainConfig) -> ImageData:
+    """The images `config.data` names, validated (`keras_hw2.cnn.data.load_data`)."""
+    return image_data.load_data(config.data, seed=config.seed, val_fraction=config.val_fraction)
 
-    A run whose results.json already exists is finished: its results are returned unchanged.
+
+def accuracy(labels, log_probabilities):
+    """Per-example accuracy ``(batch_size,)``: 1.0 where the most probable class is the label."""
+    return tf.cast(tf.equal(tf.argmax(log_probabilities, axis=-1), tf.cast(labels, tf.int64)), tf.float32)
+
+
+def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[ImageData] = None, verbose="auto") -> dict:
+    """Train `config.model` into `run` (see the module docstring); returns the results dict.
+
+    Args:
+        config: the run's configuration.
+        run: the open run directory (`keras_hw2.runs.open_run`).
+        data: the loaded images; None loads `config.data`.
+        verbose: "auto", 0, 1 or 2, as in Keras.
+
+    Returns:
+        ``{"status", "epochs", "best_epoch", "best_val_accuracy", "model"}``
+        and ``"test"`` (or ``"validation"`` without a test split): accuracy,
+        per-class accuracy and confusion matrix of ``best.keras``.
     """
-    if run.resumed and run.file(RESULTS_FILE).exists():
-        return read_json(run.file(RESULTS_FILE))
-    set_seed(config.seed, config.deterministic)
-    (train_images, train_labels), (val_images, val_labels) = data.splits["train"], data.splits["val"]
-    train_ds = make_dataset(train_images, train_labels, config.batch_size, shuffle=True, seed=config.seed)
-    val_ds = make_dataset(val_images, val_labels, config.batch_size)
-    strategy = get_strategy(config.strategy)
-    # Keras 3 fails with steps_per_execution > 1 over several replicas (keras-team/keras#19246);
-    # one step per call gives the same results.
-    steps_per_execution = config.steps_per_execution if strategy.num_replicas_in_sync == 1 else 1
-    with strategy.scope():
-        model = build_model(batch_norm=MODELS[config.model], dropout=config.dropout)
-        compile_model(model, config.lr, jit_compile=config.jit_compile, steps_per_execution=steps_per_execution)
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, shuffle=False, verbose=2,  # ds shuffles
-              callbacks=[_best_weights_checkpoint(run), *run.callbacks()])
-    model.load_weights(run.file(BEST_WEIGHTS_FILE))
-    model.save(run.file(CHECKPOINT_FILE))
-    return _report(model, config, data, run)
+    def make_task() -> training.Task:
+        images = load_data(config) if data is None else data
+        (train_images, train_labels), (val_images, val_labels) = images.splits["train"], images.splits["val"]
+        split = "test" if "test" in images.splits else "val"
 
+        def report(history, best):
+            eval_images, eval_labels = images.splits[split]
+            model = keras.saving.load_model(run.file(CHECKPOINT_FILE))
+            predictions = model.predict(make_dataset(eval_images, eval_labels, config.batch_size), verbose=0)
+            name = "test" if split == "test" else "validation"
+            evaluation = classification_report(eval_labels, predictions.argmax(axis=1), CLASS_NAMES)
+            plot_confusion_matrix(evaluation["confusion_matrix"], CLASS_NAMES, run.file("confusion_matrix.png"),
+                                  title=f"{config.model}: {name} confusion matrix (best epoch {best + 1})")
+            return {"model": config.model, "best_val_accuracy": history["val_accuracy"][best], name: evaluation}
 
-def _best_weights_checkpoint(run: Run) -> keras.callbacks.ModelCheckpoint:
-    """Keeps the best-validation-accuracy weights; a resumed run starts from its best so far."""
-    path = run.file(BEST_WEIGHTS_FILE)
-    seen = [v for v in run.history.get("val_accuracy", []) if v is not None]
-    return keras.callbacks.ModelCheckpoint(
-        str(path), monitor="val_accuracy", mode="max", save_best_only=True, save_weights_only=True,
-        initial_value_threshold=max(seen) if seen and path.exists() else None)
+        return training.Task(
+            build_model=lambda: compile_model(build_model(batch_norm=MODELS[config.model], dropout=config.dropout),
+                                              config.learning_rate),
+            loss=nll_loss, metrics={"accuracy": accuracy},
+            train_data=lambda seed: make_dataset(train_images, train_labels, config.batch_size, shuffle=True,
+                                                 seed=seed),
+            validation_data=make_dataset(val_images, val_labels, config.batch_size),
+            monitor="val_accuracy", mode="max", title=config.model, report=report,
+            plots={"training_loss.png": (["loss"], "NLL loss"),
+                   "validation_accuracy.png": (["val_accuracy"], "validation accuracy")})
 
-
-def _report(model: keras.Model, config: TrainConfig, data: ImageData, run: Run) -> dict:
-    """Plots, best-epoch figures and test metrics; writes results.json."""
-    history = run.history
-    plot_curves({"training loss": history["loss"]}, run.file("training_loss.png"),
-                ylabel="NLL loss", title=f"{config.model}: training loss")
-    plot_curves({"validation accuracy": history["val_accuracy"]}, run.file("validation_accuracy.png"),
-                ylabel="accuracy", title=f"{config.model}: validation accuracy")
-    best = int(np.argmax(history["val_accuracy"]))
-    results = {"model": config.model, "epochs": len(history["epoch"]), "best_epoch": best + 1,
-               "best_val_accuracy": history["val_accuracy"][best]}
-    if "test" in data.splits:
-        images, labels = data.splits["test"]
-        log_probabilities = model.predict(make_dataset(images, labels, config.batch_size), verbose=0)
-        results["test"] = classification_report(labels, log_probabilities.argmax(axis=1), CLASS_NAMES)
-        plot_confusion_matrix(results["test"]["confusion_matrix"], CLASS_NAMES, run.file("confusion_matrix.png"),
-                              title=f"{config.model}: test confusion matrix")
-    write_json(run.file(RESULTS_FILE), results)
-    return results
+    return training.train(config, run, make_task, verbose)
 
 
 def load_trained_model(run_dir) -> keras.Model:
-    """The best-weights model that `train_and_evaluate` saved in `run_dir`."""
+    """The best model that `train_and_evaluate` saved in `run_dir`."""
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.is_file():
         raise InputError(f"{path}: no trained model here; pass a finished run directory (runs/{TASK}/<name>)")

@@ -63,21 +63,23 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     _validate(args)
     if args.command == "train":
-        from keras_hw2.p2g.train import TrainConfig, load_corpus, train_and_evaluate
-        from keras_hw2.runs import open_run
-        from keras_hw2.seeding import set_seed
+        from keras_hw2.distribute import get_strategy
+        from keras_hw2.p2g.train import TASK, TrainConfig, load_data, train_and_evaluate
+        from keras_hw2.runs import check_run_name, open_run
 
-        config = TrainConfig(data_dir=args.data_dir, use_attention=args.attention,
+        config = TrainConfig(data=args.data_dir, use_attention=args.attention,
                              tie_embeddings=not args.untie_embeddings, units=args.units, dropout=args.dropout,
                              learning_rate=args.learning_rate, batch_size=args.batch_size, epochs=args.epochs,
-                             seed=args.seed, jit_compile=args.jit_compile, strategy=args.strategy)
-        corpus, announcement = load_corpus(config.data_dir)
-        print(announcement)
+                             seed=args.seed, deterministic=args.deterministic, jit_compile=args.jit_compile,
+                             strategy=args.strategy)
+        check_run_name(args.run_name)
+        get_strategy(config.strategy)  # a multi-worker strategy must come before any other TensorFlow op
+        data = load_data(config)
+        print(data.describe())
         print(device_report(config.jit_compile))
-        set_seed(config.seed, args.deterministic)
-        run = open_run("p2g", asdict(config), name=args.run_name, root=args.runs_dir)
-        print(f"run: {run.path}{' (resumed)' if run.resumed else ''}")
-        print(json.dumps(train_and_evaluate(config, run, corpus)))
+        with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
+            print(f"run: {run.path}{' (resumed)' if run.resumed else ''}")
+            print(json.dumps(train_and_evaluate(config, run, data)))
         return 0
 
     from keras_hw2.p2g.serving import Speller, export_speller, load_checkpoint

@@ -1,28 +1,36 @@
-"""Training and evaluation: `train_and_evaluate(config, run)` and `evaluate(...)`."""
-import time
+"""Training and evaluation: `train_and_evaluate(config, run, data=None)` and `evaluate(...)`.
+
+`train_and_evaluate` hands the engine (`keras_hw2.training`) what is particular
+to the speller: the `Seq2Seq` model (Adam), the cross-entropy per target token
+with padding weighted 0, the teacher-forcing datasets, the greedy validation
+CER and WER (`SpellingMetrics`, monitored: ``val_cer``, lower is better) and
+the CER plot. The run also keeps the vocabularies (vocabulary.json), so a
+resumed run refuses training data with other symbols.
+"""
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from keras_hw2.distribute import get_strategy
+from keras_hw2 import training
 from keras_hw2.errors import InputError
+from keras_hw2.hparams import TRAINING_RULES, Flag, Integer, OptionalPath, validate
 from keras_hw2.p2g import cmudict_corpus, metrics
 from keras_hw2.p2g.data import build_vocabularies, make_dataset, read_tsv
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.serving import CHECKPOINT_FILE, Speller
-from keras_hw2.plots import plot_curves
 from keras_hw2.runs import Run, read_json, write_json
 
+TASK = "p2g"  # runs/p2g/<name>/
 VOCABULARY_FILE = "vocabulary.json"
 
 
 @dataclass
 class TrainConfig:
-    data_dir: Optional[str] = None  # holds train.tsv and valid.tsv; None = the embedded cmudict corpus
+    """Everything that defines a training run; written to the run's config.json."""
+    data: Optional[str] = None  # holds train.tsv and valid.tsv; None = the embedded cmudict corpus
     use_attention: bool = False  # Bahdanau attention in the decoder
     tie_embeddings: bool = True  # output projection tied to the decoder embedding (homework)
     units: int = 128  # hidden size (homework)
@@ -30,9 +38,25 @@ class TrainConfig:
     learning_rate: float = 0.003  # Adam (homework)
     batch_size: int = 64  # global batch (homework)
     epochs: int = 20  # homework
-    seed: int = 0
+    seed: int = 0  # weights, dropout and shuffling
+    deterministic: bool = False  # also make TensorFlow ops deterministic
     jit_compile: bool = False  # XLA for the train step (recompiles per padded shape)
     strategy: str = "default"  # keras_hw2.distribute strategy
+
+    def __post_init__(self):
+        validate(self, {**TRAINING_RULES, "data": OptionalPath(), "use_attention": Flag(), "tie_embeddings": Flag(),
+                        "units": Integer(minimum=2, even=True)},
+                 flags={"use_attention": "--attention", "tie_embeddings": "--untie-embeddings"})
+
+
+@dataclass
+class Corpus:
+    """Word pairs per split, ``{"train": [Pair], "valid": [Pair]}``, and where they came from."""
+    splits: dict
+    source: str
+
+    def describe(self) -> str:
+        return self.source
 
 
 def load_corpus(data_dir, splits=("train", "valid")) -> tuple:
@@ -46,6 +70,11 @@ def load_corpus(data_dir, splits=("train", "valid")) -> tuple:
     return chosen, f"data: {data_dir}: {sizes} words"
 
 
+def load_data(config: TrainConfig) -> Corpus:
+    """The training and validation words `config.data` names, validated."""
+    return Corpus(*load_corpus(config.data))
+
+
 def spell(speller: Speller, phonemes, batch_size=1000) -> list:
     """Greedy spellings of a list of phoneme strings, decoded in batches."""
     out = []
@@ -56,9 +85,9 @@ def spell(speller: Speller, phonemes, batch_size=1000) -> list:
 
 
 class SpellingMetrics(keras.callbacks.Callback):
-    """Adds greedy validation CER and WER (`val_cer`, `val_wer`) and `epoch_seconds` to the epoch logs.
+    """Adds the greedy validation CER and WER (`val_cer`, `val_wer`) to the epoch logs.
 
-    Put it before the callbacks that record logs (history, TensorBoard, checkpoints).
+    Put it before the callbacks that record logs (history, TensorBoard, progress bar).
     """
 
     def __init__(self, pairs, speller: Speller):
@@ -67,17 +96,10 @@ class SpellingMetrics(keras.callbacks.Callback):
         self.references = [p.spelling for p in pairs]
         self.speller = speller
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
     def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self._start
         predictions = spell(self.speller, self.phonemes)
-        logs["epoch_seconds"] = seconds
         logs["val_cer"] = metrics.character_error_rate(predictions, self.references)
         logs["val_wer"] = metrics.word_error_rate(predictions, self.references)
-        print(f"epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4f}  val CER {logs['val_cer']:.4f}  "
-              f"val WER {logs['val_wer']:.4f}  ({seconds:.1f} s training)", flush=True)
 
 
 def _check_vocabulary(run: Run, source, target) -> None:
@@ -100,31 +122,49 @@ def build_model(config: TrainConfig, source, target) -> Seq2Seq:
     return model
 
 
-def train_and_evaluate(config: TrainConfig, run: Run, corpus: dict) -> dict:
-    """Train on `corpus["train"]`, keep the best-validation-CER checkpoint in the run directory.
+def token_loss(decoder_targets, logits):
+    """Cross-entropy per target token ``(batch_size, T)`` (padding included; `is_token` weights it 0)."""
+    return keras.losses.sparse_categorical_crossentropy(decoder_targets, logits, from_logits=True)
+
+
+def is_token(decoder_targets):
+    """``(batch_size, T)`` weights: 1.0 for a target token, 0.0 for padding (PAD = 0)."""
+    return tf.cast(decoder_targets != 0, tf.float32)
+
+
+def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[Corpus] = None, verbose="auto") -> dict:
+    """Train on the training words, keep the best-validation-CER model as the run's best.keras.
+
+    Args:
+        config: the run's configuration.
+        run: the open run directory (`keras_hw2.runs.open_run`).
+        data: the loaded `Corpus`; None loads `config.data`.
+        verbose: "auto", 0, 1 or 2, as in Keras.
 
     Returns:
-        ``{"best_epoch", "val_cer", "val_wer", "checkpoint"}`` of the best epoch.
+        ``{"status", "epochs", "best_epoch", "val_cer", "val_wer", "checkpoint"}``
+        (CER and WER of the best epoch).
     """
+    corpus = (load_data(config) if data is None else data).splits
     source, target = build_vocabularies(corpus["train"])
-    _check_vocabulary(run, source, target)
-    strategy = get_strategy(config.strategy)
-    with strategy.scope():
-        model = build_model(config, source, target)
-    train = make_dataset(corpus["train"], source, target, config.batch_size, shuffle=True, seed=config.seed)
-    history = run.history
-    best_so_far = min((c for c in history.get("val_cer", []) if c is not None), default=None)
-    checkpoint = keras.callbacks.ModelCheckpoint(str(run.file(CHECKPOINT_FILE)), monitor="val_cer", mode="min",
-                                                 save_best_only=True, initial_value_threshold=best_so_far)
-    title = f"p2g validation CER ({'attention' if config.use_attention else 'no attention'})"
-    plot = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: plot_curves(
-        {"validation CER": run.history["val_cer"]}, run.file("val_cer.png"), ylabel="CER", title=title))
-    callbacks = [SpellingMetrics(corpus["valid"], Speller(model)), checkpoint, *run.callbacks(), plot]
-    model.fit(train, epochs=config.epochs, callbacks=callbacks, shuffle=False, verbose=0)  # the dataset shuffles
-    history = run.history
-    best = int(np.argmin(history["val_cer"]))
-    return {"best_epoch": best + 1, "val_cer": history["val_cer"][best], "val_wer": history["val_wer"][best],
-            "checkpoint": str(run.file(CHECKPOINT_FILE))}
+    _check_vocabulary(run, source, target)  # also for a finished run: its model must match this data
+
+    def make_task() -> training.Task:
+        return training.Task(
+            build_model=lambda: build_model(config, source, target),
+            loss=token_loss, loss_weights=is_token,
+            train_data=lambda seed: make_dataset(corpus["train"], source, target, config.batch_size, shuffle=True,
+                                                 seed=seed),
+            validation_data=make_dataset(corpus["valid"], source, target, config.batch_size),
+            monitor="val_cer", mode="min",
+            callbacks=lambda model: [SpellingMetrics(corpus["valid"], Speller(model))],
+            plots={"val_cer.png": (["val_cer"], "validation CER"),
+                   "loss.png": (["loss", "val_loss"], "cross-entropy per target token")},
+            title=f"p2g ({'attention' if config.use_attention else 'no attention'})",
+            report=lambda history, best: {"val_cer": history["val_cer"][best], "val_wer": history["val_wer"][best],
+                                          "checkpoint": str(run.file(CHECKPOINT_FILE))})
+
+    return training.train(config, run, make_task, verbose)
 
 
 def evaluate(speller: Speller, pairs, top_p=None, k=1, beam=None, seed=0, batch_size=1000) -> dict:

@@ -1,0 +1,199 @@
+"""The training engine (`keras_hw2.training`) on a tiny task: resume, best model, failure, hooks, HParams."""
+import json
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from keras_hw2 import runs, training
+from keras_hw2.errors import InputError
+
+
+@dataclass
+class Config:
+    learning_rate: float = 0.1
+    epochs: int = 4
+    seed: int = 0
+    deterministic: bool = False
+    strategy: str = "default"
+    jit_compile: bool = False
+
+
+class Recorder(keras.callbacks.Callback):
+    """Records the hooks called; sets `val_score` from `scores`; copies the weights after each epoch."""
+
+    def __init__(self, scores=None, stop_after=None):
+        super().__init__()
+        self.scores, self.stop_after = scores, stop_after
+        self.hooks, self.weights = [], {}
+
+    def on_train_begin(self, logs=None):
+        self.hooks.append("train_begin")
+
+    def on_test_begin(self, logs=None):
+        self.hooks.append("test_begin")
+
+    def on_test_end(self, logs=None):
+        self.hooks.append(f"test_end:{sorted(logs)}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.hooks.append(f"epoch_end:{epoch}")
+        if self.scores is not None:
+            logs["val_score"] = self.scores[epoch]
+        self.weights[epoch] = [w.copy() for w in self.model.get_weights()]
+        if epoch == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def make_task(config, recorder, monitor="val_accuracy", mode="max"):
+    """A dropout MLP on 48 random points in 4 dimensions, 2 classes, batches of 16."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 4)).astype("float32")
+    y = (x.sum(axis=1) > 0).astype("int64")
+
+    def build_model():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dropout(0.5), keras.layers.Dense(2)])
+        model.compile(optimizer=keras.optimizers.SGD(config.learning_rate))
+        return model
+
+    def accuracy(labels, logits):
+        return tf.cast(tf.equal(tf.argmax(logits, -1), labels), tf.float32)
+
+    return lambda: training.Task(
+        build_model=build_model,
+        loss=lambda labels, logits: keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True),
+        metrics={"accuracy": accuracy}, monitor=monitor, mode=mode,
+        train_data=lambda seed: tf.data.Dataset.from_tensor_slices((x, y)).shuffle(48, seed=seed).batch(16),
+        validation_data=tf.data.Dataset.from_tensor_slices((x[:16], y[:16])).batch(8),
+        callbacks=lambda model: [recorder], plots={"loss.png": (["loss", "val_loss"], "loss")},
+        report=lambda history, best: {"best_val_accuracy": history["val_accuracy"][best]})
+
+
+def _train(config, root, name, recorder, **task):
+    with runs.open_run("demo", config, name=name, root=root) as run:
+        return training.train(config, run, make_task(config, recorder, **task), verbose=0)
+
+
+def test_a_run_writes_history_plots_best_model_results_and_calls_the_keras_hooks(run_root):
+    recorder = Recorder()
+    results = _train(Config(epochs=2), run_root, "a", recorder)
+    run = run_root / "demo" / "a"
+    history = json.loads((run / "history.json").read_text())
+    assert history["epoch"] == [0, 1]
+    assert set(history) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"}
+    assert results["status"] == "finished" and results["epochs"] == 2
+    best = int(np.argmax(history["val_accuracy"]))
+    assert results["best_epoch"] == best + 1 and results["best_val_accuracy"] == history["val_accuracy"][best]
+    assert json.loads((run / "results.json").read_text()) == results
+    assert (run / "loss.png").is_file() and not (run / "resume").exists()
+    assert list((run / "train").glob("events.*")) and list((run / "validation").glob("events.*"))
+    assert recorder.hooks == ["train_begin", "test_begin", "test_end:['accuracy', 'loss']", "epoch_end:0",
+                              "test_begin", "test_end:['accuracy', 'loss']", "epoch_end:1"]
+    for a, b in zip(keras.saving.load_model(run / "best.keras").get_weights(), recorder.weights[best]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_epoch_loss_is_the_mean_over_every_example():
+    task = make_task(Config(), Recorder())()
+    strategy = tf.distribute.get_strategy()
+    with strategy.scope():
+        model = task.build_model()
+    trainer = training._Trainer(strategy, model, task, jit_compile=False)
+    trainer.test_sums.reset()
+    for batch in task.validation_data:
+        trainer.test_function(task.validation_data.element_spec)(batch)
+    x, y = next(iter(task.validation_data.unbatch().batch(16)))
+    expected = float(tf.reduce_mean(task.loss(y, model(x, training=False))))
+    assert trainer.test_sums.means()["loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(run_root):
+    """Dropout 0.5 and a reshuffle every epoch: the seed generators and epoch seeds are part of the state."""
+    whole = Recorder()
+    _train(Config(), run_root, "whole", whole)
+    with pytest.raises(KeyboardInterrupt, match=r"^at epoch 2 of .*demo/cut; re-run the same command to resume$"):
+        _train(Config(), run_root, "cut", Recorder(stop_after=1))
+    assert json.loads((run_root / "demo" / "cut" / "history.json").read_text())["epoch"] == [0]
+    resumed = Recorder()
+    _train(Config(), run_root, "cut", resumed)
+    assert resumed.hooks[:2] == ["train_begin", "test_begin"] and sorted(resumed.weights) == [1, 2, 3]
+    for a, b in zip(resumed.weights[3], whole.weights[3]):
+        np.testing.assert_array_equal(a, b)
+    histories = [json.loads((run_root / "demo" / name / "history.json").read_text()) for name in ("whole", "cut")]
+    for history in histories:
+        del history["epoch_seconds"]
+    assert histories[0] == histories[1]
+
+
+def test_best_model_is_chosen_from_the_whole_history_across_a_resume_and_never_a_nan_epoch(run_root):
+    scores = [0.5, 0.9, float("nan"), 0.7, 0.95]
+    with pytest.raises(KeyboardInterrupt):
+        _train(Config(epochs=5), run_root, "best", Recorder(scores, stop_after=3), monitor="val_score")
+    recorder = Recorder(scores)
+    results = _train(Config(epochs=5), run_root, "best", recorder, monitor="val_score")
+    assert results["best_epoch"] == 5
+    cut = Recorder(scores, stop_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(Config(epochs=4), run_root, "worse", cut, monitor="val_score")
+    resumed = Recorder(scores)
+    results = _train(Config(epochs=4), run_root, "worse", resumed, monitor="val_score")
+    assert results["best_epoch"] == 2 and sorted(resumed.weights) == [2, 3]
+    for a, b in zip(keras.saving.load_model(run_root / "demo" / "worse" / "best.keras").get_weights(), cut.weights[1]):
+        np.testing.assert_array_equal(a, b)
+    assert json.loads((run_root / "demo" / "worse" / "history.json").read_text())["val_score"] == [0.5, 0.9, None, 0.7]
+
+
+def test_a_non_finite_loss_fails_the_run_naming_the_epoch_and_keeps_the_earlier_best(run_root):
+    class Explode(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                self.model.optimizer.learning_rate.assign(1e30)
+
+    def task():
+        base = make_task(Config(), Recorder())()
+        base.callbacks = lambda model: [Explode()]
+        return base
+
+    config = Config(epochs=3)
+    with runs.open_run("demo", config, name="nan", root=run_root) as run:
+        with pytest.raises(InputError, match=r"the (training|validation) loss became (nan|inf) at epoch [23]; the run stopped"):
+            training.train(config, run, task, verbose=0)
+        before = run.file("best.keras").read_bytes()
+    run = run_root / "demo" / "nan"
+    results = json.loads((run / "results.json").read_text())
+    assert results["status"] == "failed" and results["failed_epoch"] in (2, 3)
+    history = json.loads((run / "history.json").read_text())
+    assert history["loss"][results["failed_epoch"] - 1] is None and "NaN" not in (run / "history.json").read_text()
+    assert (run / "best.keras").read_bytes() == before
+
+
+def _hparams_and_scalars(directory):
+    hparams, scalars = {}, set()
+    for path in directory.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                    hparams.update({k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+                                    for k, v in data.session_start_info.hparams.items()})
+                else:
+                    scalars.add(value.tag)
+    return hparams, scalars
+
+
+def test_every_run_logs_its_config_and_final_metrics_for_the_hparams_dashboard(run_root):
+    _train(Config(epochs=1, learning_rate=0.25), run_root, "hp", Recorder())
+    hparams, scalars = _hparams_and_scalars(run_root / "demo" / "hp")
+    assert hparams == {"learning_rate": 0.25, "epochs": 1.0, "seed": 0.0, "deterministic": False,
+                       "strategy": "default", "jit_compile": False}
+    assert {"results/best_val_accuracy", "results/epochs", "results/best_epoch"} <= scalars
+
+
+def test_a_finished_run_is_not_trained_again(run_root):
+    first = _train(Config(epochs=1), run_root, "done", Recorder())
+    again = Recorder()
+    assert _train(Config(epochs=1), run_root, "done", again) == first and again.hooks == []
