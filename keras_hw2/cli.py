@@ -88,10 +88,20 @@ def start_tensorflow() -> None:
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
-            kept = [line for line in caught.read().decode("utf-8", "replace").splitlines()
-                    if not _STARTUP_NOISE.match(line)]
+            kept = without_startup_lines(caught.read().decode("utf-8", "replace"))
             if kept:
-                print("\n".join(kept), file=sys.stderr, flush=True)
+                print(kept, file=sys.stderr, flush=True)
+
+
+def without_startup_lines(text: str) -> str:
+    """`text` (what TensorFlow printed while loading) without its C++ start-up lines (`_STARTUP_NOISE`).
+
+    Example:
+    >>> without_startup_lines("I0000 00:00:1795755193.717507    7458 cudart_stub.cc:31] Could not find cuda "
+    ...                       "drivers on your machine, GPU will not be used.\\nsomething else")
+    'something else'
+    """
+    return "\n".join(line for line in text.splitlines() if not _STARTUP_NOISE.match(line))
 
 
 class ArgumentParser(argparse.ArgumentParser):
