@@ -18,21 +18,24 @@ import tempfile
 from keras_hw2.errors import InputError
 
 # Defaults for TensorFlow's environment, applied when a variable is unset or empty:
-# - TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's C++ INFO and WARNING lines;
+# - TF_CPP_MIN_LOG_LEVEL=3 hides TensorFlow's C++ INFO, WARNING and ERROR log lines: start-up
+#   notices, and oneDNN's "supports DT_INT64 only on platforms with AVX-512. Falling back to
+#   the default Eigen-based implementation", logged as an ERROR while the p2g model runs.
+#   Real errors still arrive as Python exceptions; TF_CPP_MIN_LOG_LEVEL=0 shows every line.
 # - TF_ENABLE_ONEDNN_OPTS=1: TensorFlow turns its oneDNN CPU kernels on by default only on
 #   some Intel CPUs; on the project's 2-core AMD machine they train the CNNs about 2.3x
 #   faster (tools/bench_cnn.py).
-TENSORFLOW_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
+TENSORFLOW_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "1"}
 
 # Lines TensorFlow's libraries print while loading, before absl logging is initialised.
 # absl writes every message to stderr until then, whatever TF_CPP_MIN_LOG_LEVEL says
-# (abseil/abseil-cpp#1957, open), so they are dropped here: the absl notice itself,
-# INFO/WARNING lines in absl's format (what level 2 hides once logging is set up), and
-# the CUDA driver probe failing on a machine without a GPU.
+# (abseil/abseil-cpp#1957, open), so they are dropped here: the absl notice itself and the
+# INFO, WARNING and ERROR lines in absl's format (what level 3 hides once logging is set up:
+# the CUDA stub and driver probes, the oneDNN and CPU-feature notices).
 _STARTUP_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] .*"
-    r"|E\d{4} [\d:.]+ +\d+ \S+:\d+\] failed call to cuInit.*)$")
+    r"|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\] .*"
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.)$")
 _filter_startup_lines = False  # set by set_tensorflow_environment when it chose the log level
 
 
@@ -50,7 +53,7 @@ def set_tensorflow_environment(environ=None) -> None:
     >>> env = {"TF_CPP_MIN_LOG_LEVEL": "", "TF_ENABLE_ONEDNN_OPTS": "0"}
     >>> set_tensorflow_environment(env)
     >>> env
-    {'TF_CPP_MIN_LOG_LEVEL': '2', 'TF_ENABLE_ONEDNN_OPTS': '0'}
+    {'TF_CPP_MIN_LOG_LEVEL': '3', 'TF_ENABLE_ONEDNN_OPTS': '0'}
     """
     global _filter_startup_lines
     is_process_environment = environ is None

@@ -158,7 +158,7 @@ def test_tensorflow_environment_defaults_yield_to_the_users_values():
     assert env == {"TF_CPP_MIN_LOG_LEVEL": "0", "TF_ENABLE_ONEDNN_OPTS": "1"}
     env = {"TF_CPP_MIN_LOG_LEVEL": "", "TF_ENABLE_ONEDNN_OPTS": ""}
     cli.set_tensorflow_environment(env)
-    assert env == {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert env == {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
 def test_importing_the_package_sets_no_environment(python):
@@ -172,10 +172,11 @@ def test_start_up_lines_are_dropped_and_anything_else_kept():
 I0000 00:00:1795755193.717123    7458 port.cc:153] oneDNN custom operations are on. You may see slightly different.
 I0000 00:00:1795755193.717507    7458 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
 W0000 00:00:1795755193.7 7458 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU.
+To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.
 E0000 00:00:1795755198.411407    7458 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: (303)
-E0000 00:00:1795755198.411407    7458 some_op.cc:52] a real error
+F0000 00:00:1795755198.411407    7458 some_op.cc:52] a fatal error
 a Python warning"""
-    assert cli.without_startup_lines(startup) == ("E0000 00:00:1795755198.411407    7458 some_op.cc:52] a real error\n"
+    assert cli.without_startup_lines(startup) == ("F0000 00:00:1795755198.411407    7458 some_op.cc:52] a fatal error\n"
                                                   "a Python warning")
 
 

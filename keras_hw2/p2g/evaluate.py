@@ -185,7 +185,7 @@ def check_alphabet(pairs, source_tokens, source: str, max_unknown: float = MAX_U
     >>> from keras_hw2.p2g.data import Pair
     >>> check_alphabet([Pair("K AE T", "cat")] * 30 + [Pair("K AE X", "cax")], ["<pad>", "<sos>", "<eos>",
     ...                "<unk>", "AE", "K", "T"], "x.tsv")
-    'x.tsv: 1 of 93 phoneme symbols (1.1%) are unknown to the checkpoint and read as <unk>: X'
+    'x.tsv: 1 of 93 phoneme symbols (1.08%) are unknown to the checkpoint and read as <unk>: X'
     """
     known = set(source_tokens)
     unknown, total = {}, 0
@@ -198,7 +198,7 @@ def check_alphabet(pairs, source_tokens, source: str, max_unknown: float = MAX_U
     if not count:
         return None
     first = ", ".join(list(unknown)[:5]) + (", ..." if len(unknown) > 5 else "")
-    share = f"{count:,} of {total:,} phoneme symbols ({count / total:.1%})"
+    share = f"{count:,} of {total:,} phoneme symbols ({count / total:.2%})"
     if count / total > max_unknown:
         alphabet = [token for token in source_tokens if token not in SPECIAL_TOKENS]
         shown = " ".join(alphabet[:40]) + (" ..." if len(alphabet) > 40 else "")
