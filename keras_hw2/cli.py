@@ -218,6 +218,12 @@ def add_hidden_alias(parser: argparse.ArgumentParser, old: str, dest: str, **kwa
     parser.add_argument(old, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
 
 
+def say(args, *lines) -> None:
+    """Print start-up lines (devices, data, run directory): none under ``--quiet``, on stderr under ``--json``."""
+    if not getattr(args, "quiet", False):
+        print(*lines, sep="\n", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+
+
 def verbosity(args) -> object:
     """Keras-style ``verbose`` for a command's progress bars: 0 with ``--quiet``, else "auto"."""
     return 0 if getattr(args, "quiet", False) else "auto"

@@ -103,9 +103,9 @@ def _train(args) -> int:
         options["lr"] = resolve_lr(args.learning_rate, options.get("model", TrainConfig.model))
     config = TrainConfig(**options, seed=args.seed, deterministic=args.deterministic)
     data = load_data(config.data, seed=config.seed, val_fraction=config.val_fraction)
-    _say(args, device_report(jit_compile=config.jit_compile), data.describe())
+    cli.say(args, device_report(jit_compile=config.jit_compile), data.describe())
     run = open_run(TASK, config, name=args.run_name, root=args.runs_dir)
-    _say(args, f"run: {run.path}{' (resumed)' if run.resumed else ''} | {config}")
+    cli.say(args, f"run: {run.path}{' (resumed)' if run.resumed else ''} | {config}")
     results = train_and_evaluate(config, data, run)
     print(f"best validation accuracy {results['best_val_accuracy']:.4f} at epoch {results['best_epoch']} "
           f"of {results['epochs']}")
@@ -132,7 +132,7 @@ def _evaluate(args) -> int:
     val_fraction = args.val_fraction if args.val_fraction is not None else trained.get("val_fraction", 0.1)
     images, labels, split = load_split(args.data, args.split, seed=seed, val_fraction=val_fraction)
     model = checkpoints.load_model(checkpoint, task="cnn")
-    _say(args, device_report())
+    cli.say(args, device_report())
     report = evaluate_model(model, images, labels, CLASS_NAMES, batch_size=args.batch_size)
     data = Path(args.data)
     name = f"evaluation-{data.name if data.is_dir() else data.stem}-{split}"
@@ -159,7 +159,7 @@ def _predict(args) -> int:
     checkpoint = checkpoints.checkpoint_path(args.run)
     images = load_images(args.files)
     model = checkpoints.load_model(checkpoint, task="cnn")
-    _say(args, device_report())
+    cli.say(args, device_report())
     results = classify(model, images, top_k=args.top_k)
     if args.json:
         print(json.dumps([{"file": file, "classes": [{"class": name, "probability": probability}
@@ -188,12 +188,6 @@ def _params(args) -> int:
     for name, batch_norm in MODELS.items():
         print(f"{name}: {count_trainable_params(build_model(batch_norm)):,} trainable parameters")
     return 0
-
-
-def _say(args, *lines) -> None:
-    """Start-up lines: on stdout (stderr under --json), none under --quiet."""
-    if not args.quiet:
-        print(*lines, sep="\n", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
 
 
 if __name__ == "__main__":

@@ -54,8 +54,7 @@ def main(argv=None) -> int:
         config = RetrieveConfig(**{name: tuple(value) if isinstance(value, list) else value
                                    for name in RETRIEVE_OPTIONS if (value := getattr(args, name)) is not None})
 
-    if not args.quiet:
-        print(device_report(), flush=True)
+    cli.say(args, device_report())
     set_seed(args.seed, args.deterministic)
     if args.command == "check":
         from keras_hw2.hopfield.check import format_report, run_checks

@@ -105,10 +105,10 @@ def _train(args) -> int:
     config = TrainConfig(data_dir=args.data, use_attention=args.attention, tie_embeddings=not args.untie_embeddings,
                          seed=args.seed, jit_compile=args.jit_compile, **options)
     corpus, announcement = load_corpus(config.data_dir)
-    _say(args, announcement, device_report(config.jit_compile))
+    cli.say(args, announcement, device_report(config.jit_compile))
     set_seed(config.seed, args.deterministic)
     run = open_run("p2g", config, name=args.run_name, root=args.runs_dir)
-    _say(args, f"run: {run.path}{' (resumed)' if run.resumed else ''}")
+    cli.say(args, f"run: {run.path}{' (resumed)' if run.resumed else ''}")
     print(json.dumps(train_and_evaluate(config, run, corpus)))
     return 0
 
@@ -123,7 +123,7 @@ def _evaluate(args) -> int:
     model = checkpoints.load_model(args.run, task="p2g")
     pairs, source = evaluation_data(args.data, None if args.data else checkpoints.run_config(args.run))
     warning = check_alphabet(pairs, model.source_vocabulary.tokens, source)
-    _say(args, device_report(), f"data: {source}")
+    cli.say(args, device_report(), f"data: {source}")
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     result = evaluate(Speller(model), pairs, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed,
@@ -153,7 +153,7 @@ def _predict(args) -> int:
     model = checkpoints.load_model(args.run, task="p2g")
     if args.attention_png and not model.use_attention:
         raise InputError(f"--attention-png needs a run trained with --attention. Received: --run={args.run}")
-    _say(args, device_report())
+    cli.say(args, device_report())
     for line in predict(Speller(model), phonemes, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed,
                         attention_png=args.attention_png, verbose=cli.verbosity(args)):
         print(line)
@@ -171,12 +171,6 @@ def _export(args) -> int:
     model = checkpoints.load_model(args.run, task="p2g")
     print(export_speller(model, args.name, root=args.models_dir, version=args.version))
     return 0
-
-
-def _say(args, *lines) -> None:
-    """Start-up lines on stdout; none under --quiet."""
-    if not args.quiet:
-        print(*lines, sep="\n")
 
 
 if __name__ == "__main__":
