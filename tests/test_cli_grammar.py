@@ -170,9 +170,9 @@ def test_importing_the_package_sets_no_environment(python):
 def test_start_up_lines_are_dropped_and_anything_else_kept():
     startup = """WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
 I0000 00:00:1795755193.717123    7458 port.cc:153] oneDNN custom operations are on. You may see slightly different.
-I0000 00:00:1795755193.717507    7458 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
+I0000 00:00:1795755193.717507    7458 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will
 W0000 00:00:1795755193.7 7458 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU.
-To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.
+To enable the following instructions: AVX2 FMA, rebuild TensorFlow with the appropriate compiler flags.
 E0000 00:00:1795755198.411407    7458 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: (303)
 F0000 00:00:1795755198.411407    7458 some_op.cc:52] a fatal error
 a Python warning"""
