@@ -1,19 +1,27 @@
-"""`python -m keras_hw2`: list the sub-commands, or run one (`python -m keras_hw2 cnn --help`)."""
+"""`python -m keras_hw2`: list the tasks and their verbs, or run one (`python -m keras_hw2 cnn predict --help`)."""
 import importlib
 import sys
 
-from keras_hw2.cli import run_main
+from keras_hw2 import cli
 
-SUBCOMMANDS = {
-    "cnn": "Intel scene classifiers: train, params, export (the main job)",
-    "p2g": "phoneme-to-grapheme seq2seq: train, test, predict, export",
+TASKS = {
+    "cnn": "Intel scene classifiers (the main job)",
+    "p2g": "phoneme-to-grapheme seq2seq",
     "hopfield": "modern Hopfield networks: calculus check and retrieval demo",
 }
 
 
+def verbs(task: str) -> dict:
+    """``{verb: what it does}`` of one task's command line (importing it imports no TensorFlow)."""
+    return importlib.import_module(f"keras_hw2.{task}.__main__").VERBS
+
+
 def usage() -> str:
-    lines = ["usage: python -m keras_hw2.<command> [--help] ...", "", "commands:"]
-    lines += [f"  {name:<9} {text}" for name, text in SUBCOMMANDS.items()]
+    lines = ["usage: python -m keras_hw2 <task> <verb> [options]   (= python -m keras_hw2.<task> <verb> ...)",
+             "       python -m keras_hw2 <task> <verb> --help", "", "tasks and their verbs:"]
+    for task, text in TASKS.items():
+        lines.append(f"  {task:<9} {text}")
+        lines += [f"    {verb:<9} {help}" for verb, help in verbs(task).items()]
     return "\n".join(lines)
 
 
@@ -22,13 +30,13 @@ def main(argv=None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0
-    command, rest = argv[0], argv[1:]
-    if command not in SUBCOMMANDS:
-        print(f"error: unknown command {command!r}; choose one of {', '.join(SUBCOMMANDS)}", file=sys.stderr)
+    task, rest = argv[0], argv[1:]
+    if task not in TASKS:
+        print(f"error: unknown command {task!r}; choose one of {', '.join(TASKS)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"keras_hw2.{command}.__main__")
-    return run_main(module.main, rest)
+    return cli.run_main(importlib.import_module(f"keras_hw2.{task}.__main__").main, rest)
 
 
 if __name__ == "__main__":
+    cli.set_tensorflow_environment()
     sys.exit(main())

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from keras_hw2.cli import run_main
-from keras_hw2.cnn.data import CLASS_NAMES, load_data, load_folder, load_npz, make_dataset, write_synthetic_npz
+from keras_hw2.cnn.data import (CLASS_NAMES, load_data, load_folder, load_npz, load_split, make_dataset,
+                                write_synthetic_npz)
 from keras_hw2.cnn.synthetic import generate_images
 from keras_hw2.errors import InputError
 
@@ -51,6 +52,8 @@ def test_npz_accepts_flattened_images_and_column_labels(tmp_path):
     ({"train_labels": np.zeros(11, "int64")}, "train_images has 12 images but train_labels has 11 labels"),
     ({"val_images": np.zeros((12, 6912), "uint8")}, r"val_images has per-image shape \(6912,\) but train_images has"),
     ({"train_labels": np.zeros(12, "float32")}, "train_labels has dtype float32; expected integers"),
+    ({"class_names": np.array(["cat", *CLASS_NAMES[1:]])},
+     "its classes differ from the model's .missing buildings; unexpected cat.: cat, forest"),
 ])
 def test_bad_npz_is_refused_naming_file_and_problem(tmp_path, overrides, message):
     path = _npz(tmp_path, **overrides)
@@ -111,7 +114,9 @@ def test_missing_class_folder_and_missing_seg_train_are_refused(tmp_path):
     root = _write_folder(tmp_path / "intel", per_class=1, test=False)
     (root / "seg_train" / "forest" / "0.jpg").unlink()
     (root / "seg_train" / "forest").rmdir()
-    with pytest.raises(InputError, match="seg_train: missing class folder.s. forest; expected exactly buildings"):
+    with pytest.raises(InputError, match=r"seg_train: its classes differ from the model's \(missing forest\): "
+                                         "buildings, glacier, mountain, sea, street; the model's classes are "
+                                         "buildings, forest, glacier"):
         load_folder(root)
     with pytest.raises(InputError, match="no seg_train/ folder"):
         load_folder(tmp_path)
@@ -120,8 +125,50 @@ def test_missing_class_folder_and_missing_seg_train_are_refused(tmp_path):
 def test_undecodable_image_is_an_error_naming_it(tmp_path):
     root = _write_folder(tmp_path / "intel", per_class=2, test=False)
     (root / "seg_train" / "glacier" / "broken.jpg").write_bytes(b"this is not a jpeg")
-    with pytest.raises(InputError, match=r"glacier/broken.jpg: cannot be decoded as an image \(1 undecodable"):
+    (root / "seg_train" / "sea" / "x.png").write_bytes(b"nor this a png")
+    with pytest.raises(InputError, match=r"glacier/broken.jpg: cannot be decoded as an image .* \(2 unreadable"):
         load_folder(root)
+
+
+def test_a_directory_named_like_an_image_is_an_error_naming_it(tmp_path):
+    root = _write_folder(tmp_path / "intel", per_class=2, test=False)
+    (root / "seg_train" / "forest" / "x.jpg").mkdir()
+    with pytest.raises(InputError, match=r"forest/x.jpg: not a file \(an image file was expected\) \(1 unreadable"):
+        load_folder(root)
+
+
+def test_folder_pixels_are_those_of_the_one_image_decoder(tmp_path):
+    from keras_hw2.cnn.images import load_image
+
+    root = _write_folder(tmp_path / "intel", per_class=2, test=False, size=(90, 70))
+    data = load_folder(root, val_fraction=0.5)
+    images = np.concatenate([data.splits["train"][0], data.splits["val"][0]])
+    labels = np.concatenate([data.splits["train"][1], data.splits["val"][1]])
+    for label, name in enumerate(CLASS_NAMES):
+        loaded = sorted(image.tobytes() for image in images[labels == label])
+        assert loaded == sorted(load_image(root / "seg_train" / name / f"{i}.jpg").tobytes() for i in range(2))
+
+
+def test_load_split_picks_test_then_val_and_refuses_an_absent_split(tmp_path):
+    arrays = _arrays(n=6)
+    np.savez(tmp_path / "val_only.npz", val_images=arrays["val_images"], val_labels=arrays["val_labels"])
+    images, labels, split = load_split(tmp_path / "val_only.npz")
+    assert split == "val" and images.shape == (6, 48, 48, 3) and labels.tolist() == list(range(6))
+    with pytest.raises(InputError, match=r"val_only.npz: holds no test split \(present: val\). Received: --split=test"):
+        load_split(tmp_path / "val_only.npz", "test")
+    full = write_synthetic_npz(tmp_path / "full.npz", num_per_class=1, with_test=True)
+    assert load_split(full)[2] == "test" and load_split(full, "train")[2] == "train"
+    np.savez(tmp_path / "train_only.npz", train_images=arrays["train_images"], train_labels=arrays["train_labels"])
+    with pytest.raises(InputError, match=r"holds no test or val split \(present: train\); pass --split"):
+        load_split(tmp_path / "train_only.npz")
+
+
+def test_load_split_of_a_folder(tmp_path):
+    root = _write_folder(tmp_path / "intel", per_class=4)
+    images, labels, split = load_split(root)
+    assert split == "test" and images.shape == (24, 48, 48, 3) and np.bincount(labels).tolist() == [4] * 6
+    val_images, _, _ = load_split(root, "val", seed=3, val_fraction=0.25)
+    np.testing.assert_array_equal(val_images, load_folder(root, seed=3, val_fraction=0.25).splits["val"][0])
 
 
 def _load_tool(name):

@@ -1,4 +1,7 @@
-"""The one image-decoding function: any size and format in, uint8 48x48x3 out."""
+"""The one image-decoding function: any size and format in, uint8 48x48x3 out, the same on every path."""
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -50,3 +53,53 @@ def test_bad_files_name_the_file(tmp_path):
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(InputError, match=r"text\.png: cannot be decoded as an image"):
         load_image(tmp_path / "text.png")
+
+
+def _load_client():
+    path = Path(__file__).resolve().parents[1] / "tools" / "serving_client.py"
+    spec = importlib.util.spec_from_file_location("serving_client", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_file_gets_the_same_pixels_on_all_four_paths(tmp_path):
+    """Folder loader, predict, the export's serve_image_bytes and the serving client decode alike."""
+    import keras
+
+    from keras_hw2.cnn.data import CLASS_NAMES, load_split
+    from keras_hw2.cnn.predict import classify_files
+    from keras_hw2.cnn.serving import export_model
+
+    probe = tmp_path / "probe.jpg"
+    probe.write_bytes(tf.io.encode_jpeg(_gradient(131, 97), quality=90).numpy())
+    pixels = load_image(probe)
+    # 1. the Kaggle folder loader (the probe is seg_test's only "buildings" image, so it comes first)
+    for name in CLASS_NAMES:
+        (tmp_path / "intel" / "seg_test" / name).mkdir(parents=True)
+        (tmp_path / "intel" / "seg_test" / name / "0.png").write_bytes(tf.io.encode_png(_gradient(50, 50)).numpy())
+    (tmp_path / "intel" / "seg_test" / "buildings" / "0.png").write_bytes(probe.read_bytes())
+    np.testing.assert_array_equal(load_split(tmp_path / "intel", "test")[0][0], pixels)
+    # 2. predict reads files with load_images
+    np.testing.assert_array_equal(load_images([probe])[0], pixels)
+    # 4. the serving client, filling a uint8 signature with --resize
+    client = _load_client()
+    spec = client.TensorSpec("images", tf.uint8, (None, *IMAGE_SHAPE))
+    np.testing.assert_array_equal(client.image_array([str(probe)], spec, resize=True)[0], pixels)
+    # 3. the export decodes inside its graph; a model whose every output depends on every pixel (all weights
+    # at least 0.01 in size) gives the pixels' probabilities only if its decoded pixels equal `pixels`.
+    rng = np.random.default_rng(0)
+    weights = rng.choice([-1, 1], (int(np.prod(IMAGE_SHAPE)), len(CLASS_NAMES))) * rng.uniform(0.01, 0.02, (1, 1))
+    model = keras.Sequential([keras.Input(IMAGE_SHAPE), keras.layers.Flatten(),
+                              keras.layers.Dense(len(CLASS_NAMES), kernel_initializer=keras.initializers.Constant(
+                                  weights / 255.0)), keras.layers.Activation("log_softmax")])
+    exported = tf.saved_model.load(str(export_model(model, "probe", root=tmp_path / "models")))
+    by_bytes = exported.signatures["serve_image_bytes"](image_bytes=tf.constant([probe.read_bytes()]))
+    by_pixels = exported.signatures["serving_default"](images=tf.constant(pixels[None]))
+    np.testing.assert_allclose(by_bytes["probabilities"].numpy(), by_pixels["probabilities"].numpy(), rtol=1e-6)
+    shifted = exported.signatures["serving_default"](images=tf.constant(np.minimum(pixels + 1, 255)[None]))
+    assert not np.allclose(shifted["probabilities"].numpy(), by_pixels["probabilities"].numpy(), rtol=1e-6)
+    # predict's probabilities are those of the export
+    expected = by_pixels["probabilities"].numpy()[0]
+    top = classify_files(model, [probe], top_k=6)[0]["classes"]
+    np.testing.assert_allclose([p for _, p in top], np.sort(expected)[::-1], rtol=1e-5)

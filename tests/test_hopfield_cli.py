@@ -49,8 +49,9 @@ def test_module_entry_point_reports_bad_input_in_one_line(python, tmp_path):
 
 def test_retrieve_writes_report_and_plots_into_the_run_directory(run_root, capsys):
     assert main(["retrieve", *TINY, "--runs-dir", str(run_root), "--run-name", "tiny", "--seed", "3"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert out.startswith("devices: ") and "retrieval accuracy, N=8 D=16" in out
+    assert err.startswith("4/4 - ") and err.endswith("/retrieval\n")  # the progress bar's line when done
     run_dir = run_root / "hopfield" / "tiny"
     assert {"config.json", "report.json", "accuracy.png", "energy.png", "examples.png"} <= {
         p.name for p in run_dir.iterdir()}
@@ -67,10 +68,12 @@ def test_retrieve_uses_images_from_an_npz(run_root, tmp_path, capsys):
     rng = np.random.default_rng(0)
     path = tmp_path / "images.npz"
     np.savez(path, train_images=rng.integers(0, 256, size=(10, 12, 12, 3), dtype=np.uint8))
-    assert main(["retrieve", *TINY, "--data", str(path), "--runs-dir", str(run_root), "--run-name", "img"]) == 0
+    assert main(["retrieve", *TINY, "--data", str(path), "--runs-dir", str(run_root), "--run-name", "img",
+                 "--quiet"]) == 0
     report = json.loads((run_root / "hopfield" / "img" / "report.json").read_text())
     assert report["dim"] == 12 * 12 * 3 and report["image_shape"] == [12, 12, 3]
-    assert "N=8 D=432" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert out.startswith("retrieval accuracy, N=8 D=432") and err == ""  # --quiet: no device line, no progress
 
 
 @pytest.mark.parametrize("content, message", [
@@ -90,11 +93,15 @@ def test_bad_data_is_a_one_line_error_before_any_work(run_root, tmp_path, capsys
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"betas": (1.0, -1.0)}, "--betas must be positive finite numbers"),
-    ({"mask_levels": (1.0,)}, "--mask-levels must lie in [0, 1)"),
+    ({"betas": (1.0, -1.0)}, "--betas must be a finite number > 0. Received: --betas=-1.0"),
+    ({"betas": ()}, "--betas must list at least one inverse temperature"),
+    ({"mask_levels": (1.0,)}, "--mask-levels must be a finite number in [0, 1). Received: --mask-levels=1.0"),
+    ({"noise_levels": (float("inf"),)}, "--noise-levels must be a finite number >= 0. Received: --noise-levels=inf"),
     ({"noise_levels": (), "mask_levels": ()}, "both empty"),
-    ({"num_queries": 300}, "--num-queries (300) must not exceed --num-patterns (256)"),
-    ({"max_steps": 0}, "--max-steps must be a positive integer"),
+    ({"num_queries": 300}, "--num-queries must not exceed --num-patterns (256). Received: --num-queries=300"),
+    ({"max_steps": 0}, "--max-steps must be an integer >= 1. Received: --max-steps=0"),
+    ({"tol": float("nan")}, "--tol must be a finite number >= 0. Received: --tol=nan"),
+    ({"seed": -1}, "--seed must be an integer >= 0. Received: --seed=-1"),
 ])
 def test_bad_demo_settings_are_refused(kwargs, message):
     with pytest.raises(InputError) as info:

@@ -15,9 +15,9 @@ def _write(tmp_path, content, name="x.tsv"):
     return path
 
 
-def test_reads_pairs_ignores_extra_columns_and_normalises_to_nfc(tmp_path):
+def test_reads_pairs_and_normalises_to_nfc(tmp_path):
     nfd = unicodedata.normalize("NFD", "café")
-    path = _write(tmp_path, f"t͡ʃ æ p l ə t\tchaplet\textra\nk  æ f eɪ\t{nfd}\n")
+    path = _write(tmp_path, f"t͡ʃ æ p l ə t\tchaplet\nk  æ f eɪ\t{nfd}\n")
     pairs = data.read_tsv(path)
     assert pairs == [data.Pair("t͡ʃ æ p l ə t", "chaplet"), data.Pair("k æ f eɪ", "café")]
     assert pairs[1].spelling == unicodedata.normalize("NFC", "café")
@@ -25,6 +25,8 @@ def test_reads_pairs_ignores_extra_columns_and_normalises_to_nfc(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ("a b\tab\na b ab\n", r"x\.tsv:2: no tab"),
+    ("a b\tab\tba\n", r"x\.tsv:1: 3 tab-separated fields; expected exactly 2, phonemes<TAB>spelling"),
+    ("a b\tab\t\n", r"x\.tsv:1: 3 tab-separated fields"),
     ("a b\tab\n\tab\n", r"x\.tsv:2: empty phoneme field"),
     ("a b\t \n", r"x\.tsv:1: empty spelling field"),
     (b"a\tb\nc\t\xff\n", r"x\.tsv:2: not UTF-8"),

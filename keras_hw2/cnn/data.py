@@ -5,31 +5,34 @@ int64 ``(N,)`` labels per split (``train``, ``val`` and optionally ``test``),
 validated before any training starts: a bad file raises `InputError` with one
 line naming the file and the problem.
 
+`load_split(path, split)` reads one split only, for ``evaluate``.
+
 Sources (`load_data(path)`):
 - ``None``: the embedded synthetic demo set (`keras_hw2.cnn.synthetic`).
 - ``*.npz``: keys ``train_images``, ``train_labels``, ``val_images``,
   ``val_labels``, optional ``test_images``/``test_labels``; images uint8
-  ``(N, 48, 48, 3)`` or flattened ``(N, 6912)``; labels ``(N,)`` or ``(N, 1)`` in 0..5.
+  ``(N, 48, 48, 3)`` or flattened ``(N, 6912)``; labels ``(N,)`` or ``(N, 1)`` in 0..5;
+  an optional ``class_names`` key must then list `CLASS_NAMES` in order.
 - a directory in Kaggle's layout: ``seg_train/<class>/*.jpg`` (or the doubled
-  ``seg_train/seg_train/<class>``), optional ``seg_test/<class>``; images are
-  resized to 48x48 (area interpolation) and a stratified, seeded validation
-  split is taken from seg_train. An undecodable image file is an error (it is
-  named), not silently skipped.
+  ``seg_train/seg_train/<class>``), optional ``seg_test/<class>``, with exactly
+  the class folders `CLASS_NAMES`; images are decoded and resized to 48x48 by
+  `keras_hw2.cnn.images.load_image` (the one decoder of every path) and a
+  stratified, seeded validation split is taken from seg_train. An undecodable
+  image file (or a directory named like one) is an error naming it, not silently skipped.
 """
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_hw2.cnn import synthetic
+from keras_hw2.cnn.images import IMAGE_SHAPE, load_image
 from keras_hw2.errors import InputError
 
 CLASS_NAMES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
-IMAGE_SHAPE = (48, 48, 3)
 SPLITS = ("train", "val", "test")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")  # what image_dataset_from_directory reads
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")  # what `keras_hw2.cnn.images` decodes
 DEMO_SIZES = {"train": 300, "val": 60, "test": 60}  # synthetic images per class and split
 
 
@@ -96,14 +99,9 @@ def save_npz(data: ImageData, path) -> None:
 
 def load_npz(path) -> ImageData:
     """Load and validate a homework npz file (see the module docstring)."""
-    try:
-        arrays = dict(np.load(path, allow_pickle=False))
-    except Exception as e:  # numpy raises several types for a non-npz file
-        raise InputError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    arrays = _read_npz(path)
     required = ["train_images", "train_labels", "val_images", "val_labels"]
     missing = [key for key in required if key not in arrays]
-    if ("test_images" in arrays) != ("test_labels" in arrays):
-        missing.append("test_labels" if "test_images" in arrays else "test_images")
     if missing:
         raise InputError(f"{path}: missing key(s) {', '.join(missing)}; "
                          f"expected {', '.join(required)} (and optionally test_images, test_labels)")
@@ -117,6 +115,80 @@ def load_npz(path) -> ImageData:
             raise InputError(f"{path}: {split}_images has per-image shape {shape} but train_images has "
                              f"{train_shape}; all splits must use the same layout")
     return ImageData(splits, source=str(path))
+
+
+def _read_npz(path) -> dict:
+    """The arrays of an npz file, with each split's images and labels both present or both absent."""
+    try:
+        arrays = dict(np.load(path, allow_pickle=False))
+    except Exception as e:  # numpy raises several types for a non-npz file
+        raise InputError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    for split in SPLITS:
+        images, labels = f"{split}_images", f"{split}_labels"
+        if (images in arrays) != (labels in arrays):
+            raise InputError(f"{path}: missing key(s) {labels if images in arrays else images}; "
+                             f"a split needs both {images} and {labels}")
+    if "class_names" in arrays:
+        check_class_names(path, [str(name) for name in arrays["class_names"].ravel()])
+    return arrays
+
+
+def check_class_names(source, names) -> None:
+    """Raise `InputError` unless `names` are `CLASS_NAMES`, the models' classes, in order."""
+    names = list(names)
+    if names == list(CLASS_NAMES):
+        return
+    missing = [name for name in CLASS_NAMES if name not in names]
+    extra = [name for name in names if name not in CLASS_NAMES]
+    problem = "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                          f"unexpected {', '.join(extra)}" if extra else "") if part)
+    raise InputError(f"{source}: its classes differ from the model's ({problem or 'another order'}): "
+                     f"{', '.join(names)}; the model's classes are {', '.join(CLASS_NAMES)}")
+
+
+def load_split(path, split=None, seed: int = 0, val_fraction: float = 0.1) -> tuple:
+    """One labelled split of an npz file or Kaggle folder, for evaluating a trained model.
+
+    Args:
+        path: an npz file (any of its splits may be absent) or a Kaggle-style folder
+            (``test`` is seg_test; ``train`` and ``val`` are seg_train split as `load_folder` does).
+        split: ``"train"``, ``"val"`` or ``"test"``; None: test if present, else val.
+        seed, val_fraction: the validation split of a folder's seg_train.
+
+    Returns:
+        ``(images uint8 (N, 48, 48, 3), labels int64 (N,), split)``.
+
+    Raises:
+        InputError: a missing or bad file, a split it does not hold, or classes other than `CLASS_NAMES`.
+    """
+    path = Path(path)
+    if split is not None and split not in SPLITS:
+        raise InputError(f"--split must be one of {', '.join(SPLITS)}. Received: --split={split}")
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if path.is_dir():
+        present = {"train": _find_split_dir(path, "seg_train"), "test": _find_split_dir(path, "seg_test")}
+        present["val"] = present["train"]
+        available = [name for name in SPLITS if present[name] is not None]
+    else:
+        arrays = _read_npz(path)
+        available = [name for name in SPLITS if f"{name}_images" in arrays]
+    if split is None:
+        split = next((name for name in ("test", "val") if name in available), None)
+        if split is None:
+            raise InputError(f"{path}: holds no test or val split (present: {', '.join(available) or 'none'}); "
+                             "pass --split to choose one")
+    if split not in available:
+        raise InputError(f"{path}: holds no {split} split (present: {', '.join(available) or 'none'}). "
+                         f"Received: --split={split}")
+    if not path.is_dir():
+        images, labels = _validate_split(path, split, arrays[f"{split}_images"], arrays[f"{split}_labels"])
+    elif split == "test":
+        images, labels = _read_class_folders(present["test"])
+    else:
+        data = load_folder(path, seed=seed, val_fraction=val_fraction, with_test=False)
+        images, labels = data.splits[split]
+    return images, labels, split
 
 
 def _validate_split(path, split, images, labels):
@@ -145,8 +217,11 @@ def _validate_split(path, split, images, labels):
     return images, labels.astype("int64")
 
 
-def load_folder(path, seed: int = 0, val_fraction: float = 0.1) -> ImageData:
-    """Load Kaggle's folder layout (see the module docstring) with a stratified validation split."""
+def load_folder(path, seed: int = 0, val_fraction: float = 0.1, with_test: bool = True) -> ImageData:
+    """Load Kaggle's folder layout (see the module docstring) with a stratified validation split.
+
+    `with_test=False` skips seg_test.
+    """
     if not 0 < val_fraction < 1:
         raise InputError(f"val_fraction must be between 0 and 1. Received: val_fraction={val_fraction}")
     path = Path(path)
@@ -158,7 +233,7 @@ def load_folder(path, seed: int = 0, val_fraction: float = 0.1) -> ImageData:
     images, labels = _read_class_folders(train_dir)
     train, val = _stratified_split(images, labels, val_fraction, seed)
     splits = {"train": train, "val": val}
-    test_dir = _find_split_dir(path, "seg_test")
+    test_dir = _find_split_dir(path, "seg_test") if with_test else None
     if test_dir is not None:
         splits["test"] = _read_class_folders(test_dir)
     return ImageData(splits, source=f"{path} (seg_train split {1 - val_fraction:.0%}/{val_fraction:.0%}, seed {seed})")
@@ -173,39 +248,23 @@ def _find_split_dir(path: Path, name: str):
 
 
 def _read_class_folders(directory: Path):
-    """Read `directory/<class>/*` resized to 48x48; returns uint8 images and int64 labels sorted by class."""
-    present = {p.name for p in directory.iterdir() if p.is_dir()}
-    missing = [name for name in CLASS_NAMES if name not in present]
-    extra = sorted(present - set(CLASS_NAMES))
-    if missing or extra:
-        problem = f"missing class folder(s) {', '.join(missing)}" if missing else f"unexpected folder(s) {', '.join(extra)}"
-        raise InputError(f"{directory}: {problem}; expected exactly {', '.join(CLASS_NAMES)}")
-    for name in CLASS_NAMES:
+    """Decode `directory/<class>/*` to 48x48 (`load_image`); returns uint8 images and int64 labels sorted by class."""
+    check_class_names(directory, sorted(p.name for p in directory.iterdir() if p.is_dir()))
+    images, labels = [], []
+    bad = []
+    for label, name in enumerate(CLASS_NAMES):
         files = [p for p in sorted((directory / name).iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS]
         if not files:
             raise InputError(f"{directory / name}: empty class folder (no {'/'.join(IMAGE_EXTENSIONS)} images)")
-        _check_decodable(files, directory)
-    dataset = keras.utils.image_dataset_from_directory(
-        str(directory), labels="inferred", label_mode="int", class_names=list(CLASS_NAMES),
-        image_size=IMAGE_SHAPE[:2], interpolation="area", batch_size=256, shuffle=False, verbose=False)
-    images, labels = [], []
-    for batch_images, batch_labels in dataset:
-        images.append(np.clip(np.round(batch_images.numpy()), 0, 255).astype("uint8"))
-        labels.append(batch_labels.numpy().astype("int64"))
-    return np.concatenate(images), np.concatenate(labels)
-
-
-def _check_decodable(files, directory):
-    """Raise `InputError` naming the first file that cannot be decoded as an image."""
-    bad = []
-    for file in files:
-        try:
-            tf.io.decode_image(tf.io.read_file(str(file)), channels=3, expand_animations=False)
-        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
-            bad.append(file)
+        for file in files:
+            try:
+                images.append(load_image(file))
+            except InputError as e:
+                bad.append(str(e))
+        labels += [label] * len(files)
     if bad:
-        raise InputError(f"{bad[0]}: cannot be decoded as an image ({len(bad)} undecodable file(s) in "
-                         f"{directory / files[0].parent.name}; remove or replace them)")
+        raise InputError(f"{bad[0]} ({len(bad)} unreadable image file(s) in {directory}; remove or replace them)")
+    return np.stack(images), np.array(labels, dtype="int64")
 
 
 def _stratified_split(images, labels, val_fraction, seed):

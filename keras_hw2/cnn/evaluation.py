@@ -1,4 +1,8 @@
-"""Test-set metrics of a classifier: accuracy, per-class accuracy, confusion matrix (and its PNG)."""
+"""Metrics of a classifier on labelled images: accuracy, per-class accuracy, confusion matrix (and its PNG).
+
+`evaluate_model` scores a trained CNN on one split (``python -m keras_hw2.cnn evaluate``);
+`classification_report` and `plot_confusion_matrix` also serve training's test report.
+"""
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +55,48 @@ def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix") -
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def evaluate_model(model, images, labels, class_names, batch_size: int = 64) -> dict:
+    """`classification_report` of `model`'s most probable class for each image.
+
+    Args:
+        model: a trained CNN, uint8 ``(batch_size, 48, 48, 3)`` → log-probabilities ``(batch_size, classes)``.
+        images: uint8 ``(N, 48, 48, 3)``.
+        labels: int ``(N,)`` class indices.
+        class_names: the model's classes, in output order.
+        batch_size: images per forward pass.
+
+    Returns:
+        ``{"images": N, "accuracy", "per_class_accuracy", "confusion_matrix"}``.
+    """
+    log_probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    return {"images": int(len(labels)),
+            **classification_report(labels, np.argmax(log_probabilities, axis=1), class_names)}
+
+
+def format_report(report: dict, class_names) -> str:
+    """Accuracy, per-class accuracy and the confusion matrix as text (rows: true, columns: predicted).
+
+    Example:
+    >>> print(format_report(classification_report([0, 1, 1], [0, 1, 0], ["a", "b"]), ["a", "b"]))
+    accuracy 0.6667 (2 of 3 images)
+    per-class accuracy: a 1.000, b 0.500
+    confusion matrix (rows: true class, columns: predicted class):
+      a b
+    a 1 0
+    b 1 1
+    """
+    matrix = np.asarray(report["confusion_matrix"])
+    total, correct = int(matrix.sum()), int(np.trace(matrix))
+    per_class = ", ".join(f"{name} {value:.3f}" if value is not None else f"{name} -"
+                          for name, value in report["per_class_accuracy"].items())
+    width = max(len(str(matrix.max())), *(len(name) for name in class_names))
+    label_width = max(len(name) for name in class_names)
+    lines = [f"accuracy {report['accuracy']:.4f} ({correct} of {total} images)",
+             f"per-class accuracy: {per_class}",
+             "confusion matrix (rows: true class, columns: predicted class):",
+             " " * label_width + "".join(f" {name:>{width}}" for name in class_names)]
+    lines += [f"{name:<{label_width}}" + "".join(f" {count:>{width}}" for count in row)
+              for name, row in zip(class_names, matrix)]
+    return "\n".join(lines)

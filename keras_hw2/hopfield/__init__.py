@@ -2,26 +2,13 @@
 
 Paper terms and code names: state pattern = query (``state``), stored patterns =
 keys / values (``stored``), beta = inverse temperature (``scaling`` in hopfield-layers).
+The names below are imported on first use, so importing this package does not import TensorFlow.
 """
-from keras_hw2.hopfield.maths import (
-    Retrieval,
-    cccp_step,
-    energy,
-    energy_concave,
-    energy_convex,
-    grad_energy_convex,
-    grad_neg_energy_concave,
-    hessian_energy_convex,
-    hessian_neg_energy_concave,
-    lse,
-    retrieve,
-    similarities,
-)
-from keras_hw2.hopfield.layers import Hopfield, HopfieldPooling
+from keras_hw2.lazy import lazy_exports
 
-__all__ = [
-    "Hopfield", "HopfieldPooling",
-    "Retrieval", "cccp_step", "energy", "energy_concave", "energy_convex", "grad_energy_convex",
-    "grad_neg_energy_concave", "hessian_energy_convex", "hessian_neg_energy_concave", "lse",
-    "retrieve", "similarities",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "layers": ("Hopfield", "HopfieldPooling"),
+    "maths": ("Retrieval", "cccp_step", "energy", "energy_concave", "energy_convex", "grad_energy_convex",
+              "grad_neg_energy_concave", "hessian_energy_convex", "hessian_neg_energy_concave", "lse",
+              "retrieve", "similarities"),
+})

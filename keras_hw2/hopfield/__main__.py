@@ -1,52 +1,64 @@
 """`python -m keras_hw2.hopfield {check,retrieve}`: the calculus check and the retrieval demo."""
 import argparse
-import sys
 
-from keras_hw2.cli import add_run_arguments, run_main
-from keras_hw2.devices import device_report
-from keras_hw2.errors import InputError
-from keras_hw2.hopfield.check import format_report, run_checks
-from keras_hw2.hopfield.demo import RetrieveConfig, format_results, load_patterns, run_retrieval_demo
-from keras_hw2.runs import open_run, write_json
-from keras_hw2.seeding import set_seed
+from keras_hw2 import cli
+
+VERBS = {
+    "check": "closed-form gradients and Hessians vs GradientTape, CCCP, attention; writes check.json",
+    "retrieve": "store patterns, corrupt queries, retrieve them by CCCP; accuracy table, plots, report.json",
+}
+
+RETRIEVE_OPTIONS = ("data", "num_patterns", "pattern_size", "num_queries", "betas", "noise_levels", "mask_levels",
+                    "max_steps", "tol", "seed")  # the `RetrieveConfig` fields set from the command line
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = RetrieveConfig()
-    parser = argparse.ArgumentParser(prog="python -m keras_hw2.hopfield", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="closed-form gradients/Hessians vs GradientTape, CCCP, attention; "
-                                              "prints the report and writes <runs-dir>/hopfield-check/<name>/"
-                                              "check.json")
-    check.add_argument("--num-instances", type=int, default=120, help="random instances (default 120)")
-    add_run_arguments(check)
-    demo = commands.add_parser("retrieve", help="store patterns, corrupt queries, retrieve; plots + report.json")
+    """The command-line grammar; building it imports no TensorFlow."""
+    parser = cli.ArgumentParser(prog="python -m keras_hw2.hopfield", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(VERBS) + "}")
+    check = commands.add_parser("check", help=VERBS["check"])
+    check.add_argument("--num-instances", type=cli.integer("--num-instances", minimum=1), default=120,
+                       help="random instances (default 120)")
+    cli.add_run_arguments(check)
+    demo = commands.add_parser("retrieve", help=VERBS["retrieve"])
+    # Retrieval options default to None: `keras_hw2.hopfield.demo.RetrieveConfig` holds the defaults and checks them.
     demo.add_argument("--data", default=None,
                       help="a .npz with train_images (uint8 (n, H, W, C)), e.g. the CNN data; "
                            "default: random binary patterns")
-    demo.add_argument("--num-patterns", type=int, default=defaults.num_patterns, help="stored patterns N")
-    demo.add_argument("--pattern-size", type=int, default=defaults.pattern_size,
-                      help="side of the generated binary patterns (without --data)")
-    demo.add_argument("--num-queries", type=int, default=defaults.num_queries,
-                      help="queries per corruption and level")
-    demo.add_argument("--betas", type=float, nargs="+", default=list(defaults.betas), help="inverse temperatures")
-    demo.add_argument("--noise-levels", type=float, nargs="*", default=list(defaults.noise_levels),
-                      help="additive noise norm / pattern norm (none: skip noise)")
-    demo.add_argument("--mask-levels", type=float, nargs="*", default=list(defaults.mask_levels),
-                      help="fraction of pixels masked, in [0, 1) (none: skip masking)")
-    demo.add_argument("--max-steps", type=int, default=defaults.max_steps, help="most CCCP updates")
-    demo.add_argument("--tol", type=float, default=defaults.tol, help="stop once no state moves more than this")
-    add_run_arguments(demo)
+    demo.add_argument("--num-patterns", type=int, help="stored patterns N (default 256)")
+    demo.add_argument("--pattern-size", type=int, help="side of the generated binary patterns (without --data, "
+                                                       "default 16)")
+    demo.add_argument("--num-queries", type=int, help="queries per corruption and level (default 64)")
+    demo.add_argument("--betas", type=float, nargs="+", help="inverse temperatures (default 1 4 16 64 256 1024)")
+    demo.add_argument("--noise-levels", type=float, nargs="*",
+                      help="additive noise norm / pattern norm (default 1 4 16 64; none: skip noise)")
+    demo.add_argument("--mask-levels", type=float, nargs="*",
+                      help="fraction of pixels masked, in [0, 1) (default 0.2 0.4 0.6 0.8; none: skip masking)")
+    demo.add_argument("--max-steps", type=int, help="most CCCP updates (default 20)")
+    demo.add_argument("--tol", type=float, help="stop once no state moves more than this (default 1e-6)")
+    cli.add_run_arguments(demo)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    print(device_report(), flush=True)
+    cli.start_tensorflow()
+    from keras_hw2.devices import device_report
+    from keras_hw2.runs import open_run, write_json
+    from keras_hw2.seeding import set_seed
+
+    if args.command == "retrieve":
+        from keras_hw2.hopfield.demo import RetrieveConfig
+
+        config = RetrieveConfig(**{name: tuple(value) if isinstance(value, list) else value
+                                   for name in RETRIEVE_OPTIONS if (value := getattr(args, name)) is not None})
+
+    cli.say(args, device_report())
     set_seed(args.seed, args.deterministic)
     if args.command == "check":
-        if args.num_instances < 1:
-            raise InputError(f"--num-instances must be a positive integer; got {args.num_instances}")
+        from keras_hw2.hopfield.check import format_report, run_checks
+
         run = open_run("hopfield-check", {"seed": args.seed, "num_instances": args.num_instances},
                        name=args.run_name, root=args.runs_dir)
         report = run_checks(seed=args.seed, num_instances=args.num_instances)
@@ -54,17 +66,15 @@ def main(argv=None) -> int:
         print(format_report(report))
         print(f"wrote {run.file('check.json')}")
         return 0 if report["all_passed"] else 1
-    config = RetrieveConfig(data=args.data, num_patterns=args.num_patterns, pattern_size=args.pattern_size,
-                            num_queries=args.num_queries, betas=tuple(args.betas),
-                            noise_levels=tuple(args.noise_levels), mask_levels=tuple(args.mask_levels),
-                            max_steps=args.max_steps, tol=args.tol, seed=args.seed)
+    from keras_hw2.hopfield.demo import format_results, load_patterns, run_retrieval_demo
+
     patterns = load_patterns(config)  # bad data stops here, before the run directory exists
     run = open_run("hopfield", config, name=args.run_name, root=args.runs_dir)
-    report = run_retrieval_demo(config, patterns, run)
+    report = run_retrieval_demo(config, patterns, run, verbose=cli.verbosity(args))
     print(format_results(report))
     print(f"wrote {run.path}/: " + ", ".join(["report.json", *report["files"].values()]))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    cli.entry_point(main)

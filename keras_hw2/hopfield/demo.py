@@ -13,16 +13,17 @@ Steps:
    ``energy.png`` (energy versus update step) and ``examples.png``
    (query / retrieved / target triples).
 """
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from keras_hw2.cli import check_integer, check_number
 from keras_hw2.errors import InputError
 from keras_hw2.hopfield.maths import retrieve
 from keras_hw2.plots import plot_curves, plt
+from keras_hw2.progress import Progress
 from keras_hw2.runs import Run, write_json
 
 CORRUPTIONS = ("noise", "mask")
@@ -44,20 +45,22 @@ class RetrieveConfig:
     seed: int = 0  # seed of the patterns, targets and corruption
 
     def __post_init__(self):
-        for name in ("num_patterns", "pattern_size", "num_queries", "max_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {value!r}")
-        if not self.betas or any(not (math.isfinite(b) and b > 0) for b in self.betas):
-            raise InputError(f"--betas must be positive finite numbers; got {list(self.betas)}")
-        if any(not (math.isfinite(level) and level >= 0) for level in self.noise_levels):
-            raise InputError(f"--noise-levels must be finite numbers >= 0; got {list(self.noise_levels)}")
-        if any(not 0 <= level < 1 for level in self.mask_levels):
-            raise InputError(f"--mask-levels must lie in [0, 1); got {list(self.mask_levels)}")
+        for name in ("num_patterns", "pattern_size", "num_queries", "max_steps", "seed"):
+            check_integer(f"--{name.replace('_', '-')}", getattr(self, name), minimum=0 if name == "seed" else 1)
+        if not self.betas:
+            raise InputError("--betas must list at least one inverse temperature. Received: --betas=")
+        for beta in self.betas:
+            check_number("--betas", beta, low=0, low_open=True)
+        for level in self.noise_levels:
+            check_number("--noise-levels", level, low=0)
+        for level in self.mask_levels:
+            check_number("--mask-levels", level, 0, 1, high_open=True)
+        check_number("--tol", self.tol, low=0)
         if not self.noise_levels and not self.mask_levels:
             raise InputError("--noise-levels and --mask-levels are both empty; give at least one level")
         if self.num_queries > self.num_patterns:
-            raise InputError(f"--num-queries ({self.num_queries}) must not exceed --num-patterns ({self.num_patterns})")
+            raise InputError(f"--num-queries must not exceed --num-patterns ({self.num_patterns}). "
+                             f"Received: --num-queries={self.num_queries}")
         self.betas, self.noise_levels, self.mask_levels = map(tuple, (self.betas, self.noise_levels, self.mask_levels))
 
     @property
@@ -120,8 +123,11 @@ def corrupt(stored: np.ndarray, image_shape: tuple, kind: str, level: float, rng
     return stored * np.broadcast_to(keep, (len(stored), height, width, channels)).reshape(len(stored), -1)
 
 
-def run_retrieval_demo(config: RetrieveConfig, raw: np.ndarray, run: Run) -> dict:
+def run_retrieval_demo(config: RetrieveConfig, raw: np.ndarray, run: Run, verbose=0) -> dict:
     """Run the demo on ``raw = load_patterns(config)`` into ``run``'s directory.
+
+    `verbose` (`keras_hw2.progress.Progress`: "auto", 0, 1, 2) shows a progress
+    bar with one step per retrieval (corruption, level and beta).
 
     Returns:
         The report, also written to ``report.json``.
@@ -134,6 +140,8 @@ def run_retrieval_demo(config: RetrieveConfig, raw: np.ndarray, run: Run) -> dic
     results, energy_curves, examples = [], {}, {}
     energy_kind = "mask" if config.mask_levels else "noise"  # masked queries keep norms near 1: a readable scale
     shown_level = {kind: levels[len(levels) // 2] for kind, levels in config.corruptions.items()}
+    num_retrievals = sum(len(levels) for levels in config.corruptions.values()) * len(config.betas)
+    progress = Progress(num_retrievals, "retrieval", verbose)
     for kind, levels in config.corruptions.items():
         for level in levels:
             queries = corrupt(stored[targets], image_shape, kind, level, rng).astype("float32")
@@ -151,6 +159,7 @@ def run_retrieval_demo(config: RetrieveConfig, raw: np.ndarray, run: Run) -> dic
                     energy_curves[f"beta={beta:g}"] = retrieval.energies.numpy().mean(axis=1).tolist()
                 if beta == config.betas[-1] and level == shown_level[kind]:
                     examples[kind] = (queries[:4], final[:4], stored[targets[:4]])
+                progress.add(1)
     files = {
         "accuracy": _plot_accuracy(results, config, run.file("accuracy.png")),
         "energy": plot_curves(energy_curves, run.file("energy.png"), xlabel="state index (1 = the query q_0)",

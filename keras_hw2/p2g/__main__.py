@@ -1,120 +1,160 @@
-"""`python -m keras_hw2.p2g {train,test,predict,export}`: phoneme-to-grapheme seq2seq."""
+"""`python -m keras_hw2.p2g {train,evaluate,predict,export}`: phoneme-to-grapheme seq2seq.
+
+Phoneme strings are symbols separated by spaces, in the alphabet of the data the
+run was trained on: ARPAbet for the embedded cmudict corpus ("K AE T"), IPA for
+the homework's WikiPron TSVs ("k æ t"). ``--run`` is a run directory or its
+best.keras file.
+"""
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from pathlib import Path
 
-from keras_hw2.cli import add_run_arguments, run_main
-from keras_hw2.devices import device_report
-from keras_hw2.distribute import add_strategy_argument
+from keras_hw2 import cli
 from keras_hw2.errors import InputError
-from keras_hw2.p2g.decoding import MAX_LENGTH
 
+VERBS = {
+    "train": "train one model; writes runs/p2g/<name>/ (best.keras: the best validation CER)",
+    "evaluate": "CER / WER (/ WER@k, beam) of a run on labelled words (default: its test split)",
+    "predict": "spell phoneme strings",
+    "export": "write a run as a TF Serving SavedModel, <models-dir>/<name>/<version>/",
+}
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m keras_hw2.p2g", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar; building it imports no TensorFlow."""
+    parser = cli.ArgumentParser(prog="python -m keras_hw2.p2g", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(VERBS) + "}")
 
-    train = commands.add_parser("train", help="train; best-CER checkpoint in runs/p2g/<name>/best.keras")
-    train.add_argument("--data-dir", help="directory with train.tsv and valid.tsv (default: embedded cmudict corpus)")
+    # Training options default to None: `keras_hw2.p2g.train.TrainConfig` holds the defaults.
+    train = commands.add_parser("train", help=VERBS["train"])
+    train.add_argument("--data", help="directory with train.tsv and valid.tsv (IPA for the homework's data); "
+                                      "default: the embedded cmudict corpus (ARPAbet)")
+    cli.add_hidden_alias(train, "--data-dir", dest="data")
     train.add_argument("--attention", action="store_true", help="Bahdanau attention")
     train.add_argument("--untie-embeddings", action="store_true", help="own output projection, not tied")
-    train.add_argument("--units", type=int, default=128, help="hidden size (default 128)")
-    train.add_argument("--dropout", type=float, default=0.3, help="dropout rate (default 0.3)")
-    train.add_argument("--learning-rate", type=float, default=0.003, help="Adam learning rate (default 0.003)")
-    train.add_argument("--batch-size", type=int, default=64, help="global batch size (default 64)")
-    train.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
+    train.add_argument("--units", type=int, help="hidden size, even (default 128)")
+    train.add_argument("--dropout", type=float, help="dropout rate (default 0.3)")
+    train.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.003)")
+    train.add_argument("--batch-size", type=int, help="global batch size (default 64)")
+    train.add_argument("--epochs", type=int, help="epochs (default 20)")
     train.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
-    add_strategy_argument(train)
-    add_run_arguments(train)
+    train.add_argument("--strategy", help="tf.distribute strategy: default, mirrored or multiworker; "
+                                          "--batch-size is the global batch (default: default)")
+    cli.add_run_arguments(train)
 
-    for name, text in [("test", "CER / WER (/ WER@k, beam) of a checkpoint on a TSV"),
-                       ("predict", "spell phoneme strings")]:
-        sub = commands.add_parser(name, help=text)
-        sub.add_argument("--checkpoint", required=True, help="a best.keras file or its run directory")
-        sub.add_argument("--top-p", type=float, help="also draw --k nucleus samples with this p")
-        sub.add_argument("--k", type=int, default=3, help="samples per word with --top-p (default 3)")
-        sub.add_argument("--beam", type=int, help="also decode with beam search of this size")
-        sub.add_argument("--seed", type=int, default=0, help="seed of the nucleus samples (default 0)")
-        if name == "test":
-            sub.add_argument("--data", help="TSV file (default: the embedded cmudict corpus' test split)")
-        else:
-            sub.add_argument("phonemes", nargs="+", help='phoneme strings, e.g. "t͡ʃ æ p l ə t"')
-            sub.add_argument("--attention-png", help="write the attention weights of the greedy spellings here")
+    evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
+    test = commands.add_parser("test")  # evaluate's deprecated old name, not listed
+    predict = commands.add_parser("predict", help=VERBS["predict"])
+    for sub in (evaluate, test):
+        sub.add_argument("--data", help="a TSV file, or a data directory holding test.tsv; default: the test "
+                                        "split of the corpus the run was trained on")
+        sub.add_argument("--batch-size", type=cli.integer("--batch-size", minimum=1), default=1000,
+                         help="words per decoding call (default 1000)")
+    predict.add_argument("phonemes", nargs="+", metavar="PHONEMES",
+                         help='phoneme strings in the run\'s alphabet: "K AE T" (cmudict, ARPAbet) or '
+                              '"k æ t" (homework TSVs, IPA)')
+    predict.add_argument("--attention-png", help="write the attention weights of the greedy spellings here "
+                                                 "(runs trained with --attention)")
+    for sub in (evaluate, test, predict):
+        _add_run_argument(sub)
+        sub.add_argument("--top-p", type=cli.number("--top-p", 0, 1, low_open=True),
+                         help="also draw --k nucleus samples per word with this p, in (0, 1]")
+        sub.add_argument("--k", type=cli.integer("--k", minimum=1), default=3,
+                         help="samples per word with --top-p (default 3)")
+        sub.add_argument("--beam", type=cli.integer("--beam", minimum=1),
+                         help="also decode with beam search of this size")
+        cli.add_seed_argument(sub, "seed of the nucleus samples")
+        cli.add_quiet_argument(sub)
 
-    export = commands.add_parser("export", help="SavedModel in <models-dir>/<name>/<version>/")
-    export.add_argument("--checkpoint", required=True, help="a best.keras file or its run directory")
-    export.add_argument("--name", default="p2g", help="model name (default p2g)")
-    export.add_argument("--version", type=int, help="version (default: next free)")
-    export.add_argument("--models-dir", default="saved_models", help="model base directory (default saved_models)")
+    export = commands.add_parser("export", help=VERBS["export"])
+    _add_run_argument(export)
+    export.add_argument("--name", default="p2g", help="served model name (default p2g)")
+    export.add_argument("--version", type=cli.integer("--version", minimum=1), help="version (default: next free)")
+    export.add_argument("--models-dir", default="saved_models", help="model base directory (default saved_models/)")
+    cli.add_hidden_alias(export, "--root", dest="models_dir")
+    cli.add_quiet_argument(export)
     return parser
 
 
-def _validate(args) -> None:
-    if getattr(args, "top_p", None) is not None and not 0.0 < args.top_p <= 1.0:
-        raise InputError(f"--top-p must be in (0, 1]. Received: {args.top_p}")
-    if getattr(args, "k", 1) < 1 or (getattr(args, "beam", None) or 1) < 1:
-        raise InputError("--k and --beam must be positive integers")
-    if args.command == "train" and (args.units < 2 or args.units % 2):
-        raise InputError(f"--units must be an even integer >= 2. Received: {args.units}")
+def _add_run_argument(parser) -> None:
+    """The required ``--run``, also accepted under its deprecated name ``--checkpoint``."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--run", help="a run directory, runs/p2g/<name>, or its best.keras")
+    group.add_argument("--checkpoint", dest="run", help=argparse.SUPPRESS)
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    _validate(args)
-    if args.command == "train":
-        from keras_hw2.distribute import get_strategy
-        from keras_hw2.p2g.train import TASK, TrainConfig, load_data, train_and_evaluate
-        from keras_hw2.runs import check_run_name, open_run
+    args = build_parser().parse_args(argv)
+    cli.start_tensorflow()
+    command = "evaluate" if args.command == "test" else args.command
+    return {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export}[command](args)
 
-        config = TrainConfig(data=args.data_dir, use_attention=args.attention,
-                             tie_embeddings=not args.untie_embeddings, units=args.units, dropout=args.dropout,
-                             learning_rate=args.learning_rate, batch_size=args.batch_size, epochs=args.epochs,
-                             seed=args.seed, deterministic=args.deterministic, jit_compile=args.jit_compile,
-                             strategy=args.strategy)
-        check_run_name(args.run_name)
-        get_strategy(config.strategy)  # a multi-worker strategy must come before any other TensorFlow op
-        data = load_data(config)
-        print(data.describe())
-        print(device_report(config.jit_compile))
-        with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
-            print(f"run: {run.path}{' (resumed)' if run.resumed else ''}")
-            print(json.dumps(train_and_evaluate(config, run, data)))
-        return 0
 
-    from keras_hw2.p2g.serving import Speller, export_speller, load_checkpoint
+def _train(args) -> int:
+    """Train with `keras_hw2.p2g.train`; options left out take `TrainConfig`'s defaults."""
+    from keras_hw2.devices import device_report
+    from keras_hw2.distribute import get_strategy
+    from keras_hw2.p2g.train import TASK, TrainConfig, load_data, train_and_evaluate
+    from keras_hw2.runs import check_run_name, open_run
 
-    model = load_checkpoint(args.checkpoint)
-    if args.command == "export":
-        print(export_speller(model, args.name, root=args.models_dir, version=args.version))
-        return 0
-    print(device_report())
-    speller = Speller(model)
-    if args.command == "test":
-        from keras_hw2.p2g.train import evaluate, load_corpus
+    options = {name: getattr(args, name) for name in ("units", "dropout", "learning_rate", "batch_size", "epochs",
+                                                       "strategy") if getattr(args, name) is not None}
+    config = TrainConfig(data=args.data, use_attention=args.attention, tie_embeddings=not args.untie_embeddings,
+                         seed=args.seed, deterministic=args.deterministic, jit_compile=args.jit_compile, **options)
+    check_run_name(args.run_name)
+    get_strategy(config.strategy)  # a multi-worker strategy must come before any other TensorFlow op
+    data = load_data(config)
+    cli.say(args, data.describe(), device_report(config.jit_compile))
+    with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
+        cli.say(args, f"run: {run.path}{' (resumed)' if run.resumed else ''}")
+        print(json.dumps(train_and_evaluate(config, run, data, verbose=cli.verbosity(args))))
+    return 0
 
-        if args.data:
-            from keras_hw2.p2g.data import read_tsv
-            pairs = read_tsv(args.data)
-        else:
-            corpus, announcement = load_corpus(None, splits=("test",))
-            print(announcement)
-            pairs = corpus["test"]
-        result = evaluate(speller, pairs, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed)
-        differing = result.pop("differing", [])
-        print(json.dumps(result))
-        for phonemes, reference, samples in differing:
-            print(f"{phonemes}\t{reference}\tsamples: {', '.join(samples)}")
-        return 0
 
+def _evaluate(args) -> int:
+    """Score a run on labelled words: ``--data``, else the test split of the run's training corpus."""
+    from keras_hw2 import checkpoints
+    from keras_hw2.devices import device_report
+    from keras_hw2.p2g.evaluate import check_alphabet, evaluate, evaluation_data
+    from keras_hw2.p2g.serving import Speller
+
+    model = checkpoints.load_model(args.run, task="p2g")
+    pairs, source = evaluation_data(args.data, None if args.data else checkpoints.run_config(args.run))
+    warning = check_alphabet(pairs, model.source_vocabulary.tokens, source)
+    cli.say(args, device_report(), f"data: {source}")
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    result = evaluate(Speller(model), pairs, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed,
+                      batch_size=args.batch_size, verbose=cli.verbosity(args))
+    differing = result.pop("differing", [])
+    print(json.dumps(result))
+    for phonemes, reference, samples in differing:
+        print(f"{phonemes}\t{reference}\tsamples: {', '.join(samples)}")
+    return 0
+
+
+def _predict(args) -> int:
+    """Spell the phoneme strings given on the command line (greedy, plus beam and samples on request)."""
+    from keras_hw2 import checkpoints
+    from keras_hw2.devices import device_report
     from keras_hw2.p2g.data import normalize
+    from keras_hw2.p2g.decoding import MAX_LENGTH
     from keras_hw2.p2g.predict import predict
+    from keras_hw2.p2g.serving import Speller
 
     phonemes = [normalize(p) for p in args.phonemes]
     if not all(phonemes):
-        raise InputError("an empty phoneme string was given")
-    for line in predict(speller, phonemes, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed,
-                        attention_png=args.attention_png):
+        raise InputError(f"an empty phoneme string was given. Received: {args.phonemes[phonemes.index('')]!r}")
+    if args.attention_png and not Path(args.attention_png).resolve().parent.is_dir():
+        raise InputError(f"{args.attention_png}: no such directory to write into. "
+                         f"Received: --attention-png={args.attention_png}")
+    model = checkpoints.load_model(args.run, task="p2g")
+    if args.attention_png and not model.use_attention:
+        raise InputError(f"--attention-png needs a run trained with --attention. Received: --run={args.run}")
+    cli.say(args, device_report())
+    for line in predict(Speller(model), phonemes, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed,
+                        attention_png=args.attention_png, verbose=cli.verbosity(args)):
         print(line)
     if any(len(p.split()) > MAX_LENGTH for p in phonemes):
         print(f"note: inputs longer than {MAX_LENGTH} phonemes are encoded whole; "
@@ -122,5 +162,15 @@ def main(argv=None) -> int:
     return 0
 
 
+def _export(args) -> int:
+    """Write the run's speller as a SavedModel (`keras_hw2.p2g.serving.export_speller`)."""
+    from keras_hw2 import checkpoints
+    from keras_hw2.p2g.serving import export_speller
+
+    model = checkpoints.load_model(args.run, task="p2g")
+    print(export_speller(model, args.name, root=args.models_dir, version=args.version))
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    cli.entry_point(main)

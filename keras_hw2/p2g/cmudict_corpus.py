@@ -43,5 +43,5 @@ def load_cmudict_corpus() -> dict:
 def describe(sizes: dict) -> str:
     """The start-up announcement of the embedded corpus."""
     counts = ", ".join(f"{n:,} {name}" for name, n in sizes.items())
-    return (f"data: embedded cmudict corpus (no --data-dir): {counts} words; ARPAbet without stress "
+    return (f"data: embedded cmudict corpus (no --data): {counts} words; ARPAbet without stress "
             f"-> lower-case spelling, first pronunciation, {SAMPLE_PERCENT}% of words split 80/10/10 by CRC-32")

@@ -1,7 +1,7 @@
 """TSV corpora and the tf.data pipeline.
 
-A corpus line is ``phonemes separated by spaces<TAB>spelling`` (further columns
-ignored), UTF-8, NFC-normalised on reading. Inside TensorFlow, source tokens are
+A corpus line is ``phonemes separated by spaces<TAB>spelling``: exactly two
+tab-separated fields, UTF-8, NFC-normalised on reading. Inside TensorFlow, source tokens are
 ``tf.strings.split`` (whitespace) and target tokens ``tf.strings.unicode_split``
 (Unicode characters): core ops, so no tensorflow-text op reaches a graph.
 """
@@ -25,8 +25,9 @@ def read_tsv(path) -> list:
     """Read a corpus file into a list of `Pair`s.
 
     Raises:
-        InputError: a missing or non-UTF-8 file, a line without a tab, or an
-            empty phoneme or spelling field; the message names file and line.
+        InputError: a missing or non-UTF-8 file, a line without exactly two
+            tab-separated fields, or an empty phoneme or spelling field; the
+            message names file and line.
     """
     path = Path(path)
     try:
@@ -45,6 +46,9 @@ def read_tsv(path) -> list:
         fields = line.split("\t")
         if len(fields) < 2:
             raise InputError(f"{path}:{number}: no tab between phonemes and spelling: {line[:40]!r}")
+        if len(fields) > 2:
+            raise InputError(f"{path}:{number}: {len(fields)} tab-separated fields; expected exactly 2, "
+                             f"phonemes<TAB>spelling: {line[:40]!r}")
         phonemes = " ".join(unicodedata.normalize("NFC", fields[0]).split())
         spelling = unicodedata.normalize("NFC", fields[1].strip())
         if not phonemes:

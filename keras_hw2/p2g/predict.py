@@ -1,33 +1,36 @@
-"""Spelling a few phoneme strings for the CLI, with an optional attention heatmap."""
-import tensorflow as tf
-
+"""Spelling phoneme strings for the CLI (``python -m keras_hw2.p2g predict``), with an optional attention heatmap."""
 from keras_hw2.errors import InputError
+from keras_hw2.p2g import evaluate
 from keras_hw2.p2g.decoding import MAX_LENGTH
 from keras_hw2.p2g.serving import Speller
 from keras_hw2.plots import plt
+from keras_hw2.progress import Progress
 
 
-def predict(speller: Speller, phonemes: list, top_p=None, k=3, beam=None, seed=0, attention_png=None) -> list:
+def predict(speller: Speller, phonemes: list, top_p=None, k=3, beam=None, seed=0, attention_png=None,
+            verbose=0) -> list:
     """Lines ``phonemes<TAB>greedy spelling<TAB>log-prob`` (+ beam, samples), one per input.
 
     Unknown phoneme symbols are decoded as UNK and named in the line; a
     spelling that reached `MAX_LENGTH` characters without EOS is marked truncated.
+    `verbose` (`keras_hw2.progress.Progress`) shows a progress bar over the
+    decoding passes above 100 words or with beam search.
     """
-    greedy = speller.greedy(tf.constant(phonemes))
-    spellings = [s.decode("utf-8") for s in greedy["spellings"].numpy()]
+    passes = 1 + (beam is not None) + (top_p is not None)
+    shown = len(phonemes) > evaluate.PROGRESS_MIN_WORDS or beam is not None
+    progress = Progress(passes * len(phonemes), "word", verbose) if shown else None
+    greedy = evaluate.greedy(speller, phonemes, progress=progress)
+    spellings = greedy["spellings"]
     known = set(speller.model.source_vocabulary.tokens)
     extra = {}
     if beam is not None:
-        out = speller.beam_search(phonemes, num_beams=beam)
-        extra["beam"] = [s.decode("utf-8") for s in out["spellings"].numpy()]
+        extra["beam"] = evaluate.beam_search(speller, phonemes, beam, progress=progress)["spellings"]
     if top_p is not None:
-        out = speller.sample(tf.constant(phonemes), tf.constant(top_p, tf.float32), tf.constant(k, tf.int32),
-                             tf.constant(seed, tf.int64))
-        extra[f"top-p {top_p} samples"] = [", ".join(s.decode("utf-8") for s in row)
-                                           for row in out["spellings"].numpy()]
+        drawn = evaluate.sample(speller, phonemes, top_p, k, seed, progress=progress)["spellings"]
+        extra[f"top-p {top_p} samples"] = [", ".join(row) for row in drawn]
     lines = []
     for i, (source, spelling) in enumerate(zip(phonemes, spellings)):
-        line = f"{source}\t{spelling}\t{greedy['log_probs'][i].numpy():.3f}"
+        line = f"{source}\t{spelling}\t{greedy['log_probs'][i]:.3f}"
         line += "".join(f"\t{name}: {values[i]}" for name, values in extra.items())
         unknown = sorted(set(source.split()) - known)
         if unknown:

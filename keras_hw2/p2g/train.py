@@ -1,4 +1,4 @@
-"""Training and evaluation: `train_and_evaluate(config, run, data=None)` and `evaluate(...)`.
+"""Training: `train_and_evaluate(config, run, data=None)` (scoring a checkpoint: `keras_hw2.p2g.evaluate`).
 
 `train_and_evaluate` hands the engine (`keras_hw2.training`) what is particular
 to the speller: the `Seq2Seq` model (Adam), the cross-entropy per target token
@@ -19,6 +19,7 @@ from keras_hw2.errors import InputError
 from keras_hw2.hparams import TRAINING_RULES, Flag, Integer, OptionalPath, validate
 from keras_hw2.p2g import cmudict_corpus, metrics
 from keras_hw2.p2g.data import build_vocabularies, make_dataset, read_tsv
+from keras_hw2.p2g.evaluate import spell
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.serving import CHECKPOINT_FILE, Speller
 from keras_hw2.runs import Run, read_json, write_json
@@ -73,15 +74,6 @@ def load_corpus(data_dir, splits=("train", "valid")) -> tuple:
 def load_data(config: TrainConfig) -> Corpus:
     """The training and validation words `config.data` names, validated."""
     return Corpus(*load_corpus(config.data))
-
-
-def spell(speller: Speller, phonemes, batch_size=1000) -> list:
-    """Greedy spellings of a list of phoneme strings, decoded in batches."""
-    out = []
-    for start in range(0, len(phonemes), batch_size):
-        result = speller.greedy(tf.constant(phonemes[start:start + batch_size]))
-        out += [s.decode("utf-8") for s in result["spellings"].numpy()]
-    return out
 
 
 class SpellingMetrics(keras.callbacks.Callback):
@@ -165,34 +157,3 @@ def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[Corpus] = N
                                           "checkpoint": str(run.file(CHECKPOINT_FILE))})
 
     return training.train(config, run, make_task, verbose)
-
-
-def evaluate(speller: Speller, pairs, top_p=None, k=1, beam=None, seed=0, batch_size=1000) -> dict:
-    """CER and WER of greedy decoding, WER@k of k nucleus samples, CER/WER of beam search.
-
-    Returns:
-        ``{"cer", "wer"}`` plus ``"wer_at_k", "differing"`` (examples whose
-        samples differ) with `top_p`, and ``"beam_cer", "beam_wer"`` with `beam`.
-    """
-    phonemes = [p.phonemes for p in pairs]
-    references = [p.spelling for p in pairs]
-    predictions = spell(speller, phonemes, batch_size)
-    result = {"words": len(pairs), "cer": metrics.character_error_rate(predictions, references),
-              "wer": metrics.word_error_rate(predictions, references)}
-    if top_p is not None:
-        samples = []
-        for start in range(0, len(phonemes), batch_size):
-            out = speller.sample(tf.constant(phonemes[start:start + batch_size]), tf.constant(top_p, tf.float32),
-                                 tf.constant(k, tf.int32), tf.constant(seed + start, tf.int64))
-            samples += [[s.decode("utf-8") for s in row] for row in out["spellings"].numpy()]
-        result["wer_at_k"] = metrics.word_error_rate_at_k(samples, references)
-        result["differing"] = [(phonemes[i], references[i], samples[i]) for i in range(len(pairs))
-                               if len(set(samples[i])) > 1][:5]
-    if beam is not None:
-        beamed = []
-        for start in range(0, len(phonemes), batch_size):
-            out = speller.beam_search(phonemes[start:start + batch_size], num_beams=beam)
-            beamed += [s.decode("utf-8") for s in out["spellings"].numpy()]
-        result["beam_cer"] = metrics.character_error_rate(beamed, references)
-        result["beam_wer"] = metrics.word_error_rate(beamed, references)
-    return result
