@@ -111,15 +111,12 @@ def model_signatures(args, client) -> tuple:
     """``({name: SignatureDef}, where they came from)``: the server's metadata, or ``--export-dir``."""
     if args.export_dir:
         return signatures.read_export(args.export_dir), args.export_dir
-    source = f"{args.name}" + (f" version {args.version}" if args.version else "") + f" at {client_address(client)}"
+    source = f"{args.name}" + (f" version {args.version}" if args.version else "") + f" at {client.address}"
     return client.metadata(args.name, args.version), source
 
 
-def client_address(client) -> str:
-    return client.base if isinstance(client, RestClient) else client.target
-
-
 def show_metadata(args, client) -> int:
+    """``metadata``: one line per signature, ``name: inputs -> outputs``."""
     found, source = model_signatures(args, client)
     print(f"{source}:")
     for name in signatures.served_names(found):
@@ -128,6 +125,7 @@ def show_metadata(args, client) -> int:
 
 
 def predict(args, client) -> int:
+    """``predict``: build and check the inputs, then print the request (``--dry-run``) or the outputs."""
     found, source = model_signatures(args, client)
     signature = signatures.choose(found, args.signature, source)
     specs = signatures.tensor_specs(signature.inputs)
@@ -138,6 +136,7 @@ def predict(args, client) -> int:
     else:
         labels, arrays[spec.name] = args.strings, inputs.string_array(args.strings, spec)
     inputs.check_inputs(specs, arrays)
+    # Encoding the request is the last check (--format), so it comes before anything is printed.
     request = client.describe_request(args.name, args.signature, signature, arrays, args.version)
     print(f"{source}, signature {args.signature}: {signatures.describe_signature(signature)}", file=sys.stderr)
     if args.dry_run:

@@ -44,7 +44,12 @@ def require_serving_api(what: str) -> None:
 
 
 def server_message(text: str) -> str:
-    """The line of a TensorFlow error that says what went wrong (an assertion's message when there is one)."""
+    """The line of a TensorFlow error that says what went wrong (an assertion's message when there is one).
+
+    Example:
+    >>> server_message("Graph execution error:\\n\\nassertion failed: [p must be in (0, 1]] [0]\\n\\t [[{{node Assert}}]]")
+    'assertion failed: [p must be in (0, 1]] [0]'
+    """
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return next((line for line in lines if line.startswith("assertion failed")), lines[0] if lines else "")
 
@@ -60,13 +65,13 @@ class RestClient:
     """
 
     def __init__(self, host="localhost", port=DEFAULT_PORTS["rest"], timeout=30.0, row_format=None):
-        self.base = f"http://{host}:{port}"
+        self.address = f"http://{host}:{port}"
         self.timeout = timeout
         self.row_format = row_format
 
     def model_url(self, model: str, version=None) -> str:
         """``http://host:port/v1/models/<model>[/versions/<v>]``."""
-        return f"{self.base}/v1/models/{model}" + (f"/versions/{version}" if version is not None else "")
+        return f"{self.address}/v1/models/{model}" + (f"/versions/{version}" if version is not None else "")
 
     def metadata(self, model: str, version=None) -> dict:
         url = self.model_url(model, version) + "/metadata"
@@ -133,7 +138,7 @@ class GrpcClient:
     """
 
     def __init__(self, host="localhost", port=DEFAULT_PORTS["grpc"], timeout=30.0):
-        self.target = f"{host}:{port}"
+        self.address = f"{host}:{port}"
         self.timeout = timeout
 
     def metadata(self, model: str, version=None) -> dict:
@@ -148,14 +153,14 @@ class GrpcClient:
         try:
             return signatures.from_grpc_metadata(response)
         except ValueError as e:
-            raise ServingError(f"{self.target}: {e}") from None
+            raise ServingError(f"{self.address}: {e}") from None
 
     def describe_request(self, model, signature_name, signature, arrays, version=None) -> str:
         """What `predict` would send: the `PredictRequest` as a text proto."""
         from google.protobuf import text_format
 
         request = self._predict_request(model, signature_name, signature, arrays, version)
-        return f"gRPC {self.target} PredictionService.Predict\n{text_format.MessageToString(request)}"
+        return f"gRPC {self.address} PredictionService.Predict\n{text_format.MessageToString(request)}"
 
     def predict(self, model, signature_name, signature, arrays, version=None) -> dict:
         response = self._call("Predict", self._predict_request(model, signature_name, signature, arrays, version))
@@ -163,6 +168,7 @@ class GrpcClient:
 
     @staticmethod
     def _predict_request(model, signature_name, signature, arrays, version):
+        require_serving_api("--protocol=grpc")
         specs = signatures.tensor_specs(signature.inputs)
         return request_inputs.predict_request(arrays, specs, model, signature_name, version)
 
@@ -170,7 +176,7 @@ class GrpcClient:
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-        with grpc.insecure_channel(self.target) as channel:
+        with grpc.insecure_channel(self.address) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             try:
                 return getattr(stub, method)(request, timeout=self.timeout)
@@ -179,6 +185,6 @@ class GrpcClient:
                 error = InputError if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND) \
                     else ServingError
                 if code == grpc.StatusCode.UNAVAILABLE:
-                    raise ServingError(f"{self.target}: cannot connect ({server_message(e.details())}); "
+                    raise ServingError(f"{self.address}: cannot connect ({server_message(e.details())}); "
                                        "is tensorflow_model_server running?") from None
-                raise error(f"{self.target}: gRPC {code.name}: {server_message(e.details())}") from None
+                raise error(f"{self.address}: gRPC {code.name}: {server_message(e.details())}") from None

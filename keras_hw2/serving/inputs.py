@@ -128,6 +128,14 @@ def check_inputs(specs: dict, arrays: dict) -> None:
 
     Raises:
         InputError: naming the first input at fault and what the signature takes.
+
+    Example:
+    >>> specs = {"images": tf.TensorSpec((None, 48, 48, 3), tf.uint8, name="images")}
+    >>> check_inputs(specs, {"images": np.zeros((2, 48, 48, 3), np.uint8)})
+    >>> check_inputs(specs, {"images": np.zeros((2, 32, 32, 3), np.uint8)})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    keras_hw2.errors.InputError: input 'images' has shape (2, 32, 32, 3) but the signature takes images uint8 (...)
     """
     missing, unknown = sorted(set(specs) - set(arrays)), sorted(set(arrays) - set(specs))
     if missing or unknown:

@@ -86,7 +86,14 @@ def tensor_specs(tensor_infos) -> dict:
 
 
 def describe(spec: tf.TensorSpec) -> str:
-    """``"images uint8 (batch_size, 48, 48, 3)"``: a spec as the client's messages show it."""
+    """A spec as the client's messages show it.
+
+    Example:
+    >>> describe(tf.TensorSpec((None, 48, 48, 3), tf.uint8, name="images"))
+    'images uint8 (batch_size, 48, 48, 3)'
+    >>> describe(tf.TensorSpec((), tf.float32, name="p"))
+    'p float32 ()'
+    """
     if spec.shape.rank is None:
         return f"{spec.name} {spec.dtype.name} (any shape)"
     dims = ["batch_size" if i == 0 and d is None else str(d) for i, d in enumerate(spec.shape.as_list())]
