@@ -1,18 +1,48 @@
 """SavedModel export in TF Serving's layout: ``saved_models/<model_name>/<version>/``.
 
-A version is written into a temporary sibling directory and renamed into place
-only once complete, so a crash or a failing export never leaves a half-written
-version behind, and an existing version is never touched.
+Both tasks export through `export_endpoints`, one `keras.export.ExportArchive`
+with a fixed input signature per endpoint (the CNN's image signatures, the
+P2G speller's greedy/nucleus/beam signatures, whose `tf.while_loop` decoders,
+string inputs and lookup tables the archive carries like any other function).
+
+`export_saved_model` makes every export safe to run beside others:
+
+1. It holds a `DirectoryLock` on ``<root>/<model_name>`` while it works: a
+   second export of the same model refuses, naming the holder's pid.
+2. Under that lock it removes the ``.tmp-*`` directories that a killed
+   export left behind (no other export of the model can be writing them).
+3. It writes the version into a temporary sibling and renames it into place
+   only once complete, so a crash, a failing export, Ctrl-C or SIGTERM never
+   leaves a half-written version, and an existing version is never touched.
 """
 import os
 import re
 import shutil
+import signal
+import threading
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
+import keras
+
 from keras_hw2.errors import InputError
+from keras_hw2.locks import DirectoryLock
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+TEMPORARY_PREFIX = ".tmp-"
+
+
+def check_model_name(model_name: str) -> str:
+    """`model_name` if it can name a served model (a directory and a URL path component).
+
+    Raises:
+        InputError: anything but letters, digits, ``_``, ``-`` and ``.``, not starting with ``_-.``.
+    """
+    if not isinstance(model_name, str) or not _NAME.match(model_name):
+        raise InputError("--name must be a model name of letters, digits, '_', '-' or '.'. "
+                         f"Received: --name={model_name}")
+    return model_name
 
 
 def existing_versions(model_dir) -> list:
@@ -24,12 +54,11 @@ def existing_versions(model_dir) -> list:
 
 
 def export_saved_model(write, model_name: str, root="saved_models", version=None) -> Path:
-    """Export a SavedModel as `root/model_name/version`, atomically.
+    """Export a SavedModel as `root/model_name/version`, atomically and under a lock.
 
     Args:
         write: a callable taking a directory path and writing a SavedModel
-            there, e.g. ``lambda path: tf.saved_model.save(module, path, signatures=...)``
-            or a Keras `model.export`.
+            there, e.g. ``lambda path: tf.saved_model.save(module, path, signatures=...)``.
         model_name: the served model's name (letters, digits, `_`, `-`, `.`).
         root: the model base directory that TF Serving is pointed at.
         version: a positive integer; the next free version when None.
@@ -38,27 +67,83 @@ def export_saved_model(write, model_name: str, root="saved_models", version=None
         The directory of the new version.
 
     Raises:
-        InputError: a bad name or version, or a version that already exists.
+        InputError: a bad name or version, a version that already exists, or
+            another process exporting the same model (its pid is named).
+        KeyboardInterrupt: Ctrl-C or SIGTERM during the write; the temporary
+            directory is removed first.
     """
-    if not _NAME.match(model_name or ""):
-        raise InputError(f"model name must be letters, digits, '_', '-' or '.'. Received: {model_name!r}")
-    model_dir = Path(root) / model_name
-    if version is None:
-        version = (existing_versions(model_dir) or [0])[-1] + 1
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    check_model_name(model_name)
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
         raise InputError(f"version must be a positive integer. Received: version={version!r}")
-    target = model_dir / str(version)
-    if target.exists():
-        raise InputError(f"{target} already exists; exported versions are never overwritten "
-                         "(omit --version to take the next free one)")
-    model_dir.mkdir(parents=True, exist_ok=True)
-    tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
-    try:
-        write(str(tmp))
-        if not (tmp / "saved_model.pb").exists():
-            raise RuntimeError(f"the export function wrote no saved_model.pb into {tmp}")
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    model_dir = Path(root) / model_name
+    with DirectoryLock(model_dir, what="export"):
+        remove_temporaries(model_dir)
+        if version is None:
+            version = (existing_versions(model_dir) or [0])[-1] + 1
+        target = model_dir / str(version)
+        if target.exists():
+            raise InputError(f"{target} already exists; exported versions are never overwritten "
+                             "(omit --version to take the next free one)")
+        tmp = model_dir / f"{TEMPORARY_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
+        try:
+            with _signals_interrupt(f"export to {target} stopped; nothing was written"):
+                write(str(tmp))
+            if not (tmp / "saved_model.pb").exists():
+                raise RuntimeError(f"the export function wrote no saved_model.pb into {tmp}")
+            os.rename(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return target
+
+
+def export_endpoints(endpoints: dict, model_name: str, root="saved_models", version=None, track=()) -> Path:
+    """Export `tf.function` endpoints through one `keras.export.ExportArchive` (see `export_saved_model`).
+
+    Args:
+        endpoints: ``{signature name: tf.function}``, each function with a
+            fixed ``input_signature`` whose `tf.TensorSpec` names become the
+            signature's input names; include ``"serving_default"``.
+        model_name, root, version: as in `export_saved_model`.
+        track: Keras models/layers whose variables, and TensorFlow resources
+            (lookup tables) the endpoints use.
+
+    Returns:
+        The directory of the new version.
+    """
+    def write(path):
+        archive = keras.export.ExportArchive()
+        for resource in track:
+            archive.track(resource)
+        for name, function in endpoints.items():  # traced once, here (not the caller's traces, saved again)
+            archive.add_endpoint(name, function.python_function, input_signature=function.input_signature)
+        archive.write_out(path, verbose=False)
+
+    return export_saved_model(write, model_name, root=root, version=version)
+
+
+def remove_temporaries(model_dir) -> list:
+    """Remove the ``.tmp-*`` directories in `model_dir` (call it holding the model's lock); returns them."""
+    model_dir = Path(model_dir)
+    stale = sorted(p for p in model_dir.glob(f"{TEMPORARY_PREFIX}*") if p.is_dir()) if model_dir.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
+@contextmanager
+def _signals_interrupt(message: str):
+    """Within the block, SIGINT and SIGTERM raise ``KeyboardInterrupt(message)`` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"{message} ({signal.Signals(signum).name})")
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -5,51 +5,44 @@ Two signatures, both returning ``probabilities`` float32 ``(batch_size, 6)``,
 class) and ``predicted_class`` string ``(batch_size,)``:
 
 - ``serving_default``: ``images`` uint8 ``(batch_size, 48, 48, 3)``, raw RGB pixels.
-- ``serve_image_bytes``: ``image_bytes`` string ``(batch_size,)``, encoded JPEG/PNG
-  files of any size, decoded to RGB and resized to 48x48 in the graph
-  (bilinear with antialiasing, like the Pillow resize that made the npz data).
+- ``serve_image_bytes``: ``image_bytes`` string ``(batch_size,)``, encoded
+  JPEG/PNG/BMP/GIF files of any size, decoded in the graph by
+  `keras_hw2.cnn.images.decode_images`, the one decoder every path uses.
 
-The SavedModel needs nothing from keras_hw2 to load:
-``tf.saved_model.load(path).signatures["serving_default"](images=...)``.
+The SavedModel holds core TensorFlow ops only and needs nothing from
+keras_hw2 to load: ``tf.saved_model.load(path).signatures["serving_default"](images=...)``.
 """
+from pathlib import Path
+
 import keras
 import tensorflow as tf
 
-from keras_hw2.cnn.data import CLASS_NAMES, IMAGE_SHAPE
-from keras_hw2.export import export_saved_model
+from keras_hw2.cnn.data import CLASS_NAMES
+from keras_hw2.cnn.images import IMAGE_SHAPE, decode_images
+from keras_hw2.export import export_endpoints
 
 BYTES_SIGNATURE = "serve_image_bytes"
 
 
-def decode_and_resize(image_bytes: tf.Tensor) -> tf.Tensor:
-    """Encoded images string ``(batch_size,)`` → uint8 ``(batch_size, 48, 48, 3)``."""
-    def decode(encoded):
-        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-        image = tf.image.resize(image, IMAGE_SHAPE[:2], method="bilinear", antialias=True)
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-    return tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec(IMAGE_SHAPE, tf.uint8))
-
-
-def write_saved_model(model: keras.Model, path) -> None:
-    """Write `model` with the two serving signatures (see the module docstring) to `path`."""
+def serving_endpoints(model: keras.Model) -> dict:
+    """The two signatures' functions, ``{signature name: tf.function}`` (see the module docstring)."""
     names = tf.constant(CLASS_NAMES)
 
-    def predict(images):
+    @tf.function(input_signature=[tf.TensorSpec((None, *IMAGE_SHAPE), tf.uint8, name="images")])
+    def classify_pixels(images):
         probabilities = tf.exp(model(tf.cast(images, "float32"), training=False))
-        batch = tf.shape(probabilities)[0]
+        batch_size = tf.shape(probabilities)[0]
         return {"probabilities": probabilities,
-                "class_names": tf.tile(names[None, :], [batch, 1]),
+                "class_names": tf.tile(names[None, :], [batch_size, 1]),
                 "predicted_class": tf.gather(names, tf.argmax(probabilities, axis=1))}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", predict,
-                         input_signature=[tf.TensorSpec((None, *IMAGE_SHAPE), tf.uint8, name="images")])
-    archive.add_endpoint(BYTES_SIGNATURE, lambda image_bytes: predict(decode_and_resize(image_bytes)),
-                         input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
-    archive.write_out(str(path), verbose=False)
+    @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
+    def classify_image_bytes(image_bytes):
+        return classify_pixels(decode_images(image_bytes))
+
+    return {"serving_default": classify_pixels, BYTES_SIGNATURE: classify_image_bytes}
 
 
-def export_model(model: keras.Model, model_name: str, root="saved_models", version=None):
-    """Export `model` as ``root/model_name/version`` (TF Serving layout, atomic); returns that directory."""
-    return export_saved_model(lambda path: write_saved_model(model, path), model_name, root=root, version=version)
+def export_model(model: keras.Model, model_name: str, root="saved_models", version=None) -> Path:
+    """Export `model` as ``root/model_name/version`` (TF Serving layout, atomic, locked); returns that directory."""
+    return export_endpoints(serving_endpoints(model), model_name, root=root, version=version, track=[model])

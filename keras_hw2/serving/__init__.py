@@ -1,0 +1,17 @@
+"""Serving exported models with TF Serving: ``models.config`` and a client that asks the server.
+
+Run it as ``python -m keras_hw2.serving {config,metadata,predict}`` (see
+`keras_hw2.serving.__main__`). Modules:
+
+- `config`: the ``models.config`` file for every model under ``saved_models/``;
+- `signatures`: a model's `SignatureDef`s from the server's metadata or a local export;
+- `inputs`: request inputs built from files, strings and settings, checked against a signature;
+- `client`: `RestClient` and `GrpcClient` (metadata and predict).
+
+The exports themselves are written by `keras_hw2.cnn.serving.export_model` and
+`keras_hw2.p2g.serving.export_speller` through `keras_hw2.export`.
+"""
+from keras_hw2.serving.client import GrpcClient, RestClient, ServingError
+from keras_hw2.serving.config import write_config
+
+__all__ = ["GrpcClient", "RestClient", "ServingError", "write_config"]
