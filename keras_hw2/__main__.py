@@ -22,6 +22,7 @@ def usage() -> str:
     for task, text in TASKS.items():
         lines.append(f"  {task:<9} {text}")
         lines += [f"    {verb:<9} {help}" for verb, help in verbs(task).items()]
+    lines += ["", "serving an export: python -m keras_hw2.serving {config,metadata,predict} --help"]
     return "\n".join(lines)
 
 

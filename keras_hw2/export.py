@@ -7,8 +7,10 @@ string inputs and lookup tables the archive carries like any other function).
 
 `export_saved_model` makes every export safe to run beside others:
 
-1. It holds a `DirectoryLock` on ``<root>/<model_name>`` while it works: a
-   second export of the same model refuses, naming the holder's pid.
+1. It holds a `DirectoryLock` (the file ``<root>/.<model_name>.lock``) while it
+   works: a second export of the same model refuses, naming the holder's pid.
+   The lock lives beside the model directory, not in it, so a refused or
+   failed first export of a model leaves no model directory behind.
 2. Under that lock it removes the ``.tmp-*`` directories that a killed
    export left behind (no other export of the model can be writing them).
 3. It writes the version into a temporary sibling and renames it into place
@@ -76,7 +78,7 @@ def export_saved_model(write, model_name: str, root="saved_models", version=None
     if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
         raise InputError(f"version must be a positive integer. Received: version={version!r}")
     model_dir = Path(root) / model_name
-    with DirectoryLock(model_dir, what="export"):
+    with DirectoryLock(root, what=f"export of {model_name}", lock_file=f".{model_name}.lock"):
         remove_temporaries(model_dir)
         if version is None:
             version = (existing_versions(model_dir) or [0])[-1] + 1
@@ -85,6 +87,8 @@ def export_saved_model(write, model_name: str, root="saved_models", version=None
             raise InputError(f"{target} already exists; exported versions are never overwritten "
                              "(omit --version to take the next free one)")
         tmp = model_dir / f"{TEMPORARY_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
+        new_model_dir = not model_dir.exists()
+        model_dir.mkdir(parents=True, exist_ok=True)
         try:
             with _signals_interrupt(f"export to {target} stopped; nothing was written"):
                 write(str(tmp))
@@ -93,6 +97,8 @@ def export_saved_model(write, model_name: str, root="saved_models", version=None
             os.rename(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            if new_model_dir:
+                shutil.rmtree(model_dir, ignore_errors=True)  # only this export's temporary was in it
             raise
     return target
 

@@ -22,6 +22,8 @@ class DirectoryLock:
     Args:
         directory: the directory to lock.
         what: how the refusal names the directory, e.g. ``"run"``.
+        lock_file: the lock file's name inside `directory`; several locks can
+            share one directory under different names (e.g. one per exported model).
 
     Raises:
         InputError: on `acquire`, when another process holds the lock; the
@@ -34,14 +36,15 @@ class DirectoryLock:
     True
     """
 
-    def __init__(self, directory, what: str = "directory"):
+    def __init__(self, directory, what: str = "directory", lock_file: str = LOCK_FILE):
         self.directory = Path(directory)
         self.what = what
+        self.lock_file = lock_file
         self._file = None
 
     @property
     def path(self) -> Path:
-        return self.directory / LOCK_FILE
+        return self.directory / self.lock_file
 
     @property
     def held(self) -> bool:

@@ -170,7 +170,7 @@ CASES = [
     ("cnn", ["export", "--run", "CNN_RUN", "--version", "0", "--models-dir", "ROOT/sm"],
      "--version must be an integer >= 1. Received: --version=0", True),
     ("cnn", ["export", "--run", "CNN_RUN", "--name", "../up", "--models-dir", "ROOT/sm"],
-     "model name must be letters, digits", False),
+     "--name must be a model name of letters, digits", False),
     ("cnn", ["train", "--seed", "-5", "--runs-dir", "RUNS"], "--seed must be an integer >= 0. Received: --seed=-5",
      True),
     ("cnn", ["train", "--data", "TRAIN_FOLDER", "--runs-dir", "RUNS", "--run-name", "new"],

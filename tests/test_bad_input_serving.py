@@ -168,9 +168,9 @@ def _write_tiny(path):
 
 def test_a_second_export_of_the_same_model_is_refused_naming_the_holder(tmp_path):
     (tmp_path / "m" / "1").mkdir(parents=True)
-    with DirectoryLock(tmp_path / "m", what="export"):
+    with DirectoryLock(tmp_path, what="export of m", lock_file=".m.lock"):
         before = _snapshot(tmp_path)
-        with pytest.raises(InputError, match=rf"m: this export is in use by another process \(pid {os.getpid()}\)"):
+        with pytest.raises(InputError, match=rf"this export of m is in use by another process \(pid {os.getpid()}\)"):
             export_saved_model(_write_tiny, "m", root=tmp_path)
         assert _snapshot(tmp_path) == before
 
@@ -179,7 +179,7 @@ def test_stale_temporaries_are_removed_when_an_export_starts(tmp_path):
     stale = tmp_path / "m" / ".tmp-1-deadbeef"
     (stale / "variables").mkdir(parents=True)
     assert export_saved_model(_write_tiny, "m", root=tmp_path) == tmp_path / "m" / "1"
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [".lock", "1"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1"]
 
 
 INTERRUPTED_EXPORT = """
@@ -215,4 +215,4 @@ def test_sigint_and_sigterm_during_an_export_remove_its_temporary(tmp_path):
         child.kill()
     assert lines == [f"interrupted: export to {tmp_path / 'm' / '1'} stopped; nothing was written ({name})"
                      for name in ("SIGINT", "SIGTERM")]
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [".lock"]
+    assert not (tmp_path / "m").exists()

@@ -138,7 +138,6 @@ def test_defaults_in_help_are_the_configs(module, verb, config, capsys):
     for flag, text in _help_blocks(capsys.readouterr().out).items():
         match = re.search(r"\(default:? ([^);]+)", text)
         field = flag[2:].replace("-", "_")
-        field = field if hasattr(defaults, field) else {"learning_rate": "lr"}.get(field, field)
         if not match or not hasattr(defaults, field) or field == "seed":
             continue
         value, stated = getattr(defaults, field), match.group(1).split(" (")[0].strip()

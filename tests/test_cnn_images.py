@@ -1,6 +1,4 @@
 """The one image-decoding function: any size and format in, uint8 48x48x3 out, the same on every path."""
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,14 +53,6 @@ def test_bad_files_name_the_file(tmp_path):
         load_image(tmp_path / "text.png")
 
 
-def _load_client():
-    path = Path(__file__).resolve().parents[1] / "tools" / "serving_client.py"
-    spec = importlib.util.spec_from_file_location("serving_client", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_file_gets_the_same_pixels_on_all_four_paths(tmp_path):
     """Folder loader, predict, the export's serve_image_bytes and the serving client decode alike."""
     import keras
@@ -70,6 +60,7 @@ def test_a_file_gets_the_same_pixels_on_all_four_paths(tmp_path):
     from keras_hw2.cnn.data import CLASS_NAMES, load_split
     from keras_hw2.cnn.predict import classify_files
     from keras_hw2.cnn.serving import export_model
+    from keras_hw2.serving.inputs import image_array
 
     probe = tmp_path / "probe.jpg"
     probe.write_bytes(tf.io.encode_jpeg(_gradient(131, 97), quality=90).numpy())
@@ -82,10 +73,9 @@ def test_a_file_gets_the_same_pixels_on_all_four_paths(tmp_path):
     np.testing.assert_array_equal(load_split(tmp_path / "intel", "test")[0][0], pixels)
     # 2. predict reads files with load_images
     np.testing.assert_array_equal(load_images([probe])[0], pixels)
-    # 4. the serving client, filling a uint8 signature with --resize
-    client = _load_client()
-    spec = client.TensorSpec("images", tf.uint8, (None, *IMAGE_SHAPE))
-    np.testing.assert_array_equal(client.image_array([str(probe)], spec, resize=True)[0], pixels)
+    # 4. the serving client, filling a uint8 signature
+    spec = tf.TensorSpec((None, *IMAGE_SHAPE), tf.uint8, name="images")
+    np.testing.assert_array_equal(image_array([str(probe)], spec)[0], pixels)
     # 3. the export decodes inside its graph; a model whose every output depends on every pixel (all weights
     # at least 0.01 in size) gives the pixels' probabilities only if its decoded pixels equal `pixels`.
     rng = np.random.default_rng(0)

@@ -89,11 +89,12 @@ def test_rerunning_a_finished_run_resumes_it_without_training(tiny_npz, run_root
 def test_no_arguments_trains_on_the_synthetic_demo(monkeypatch, tmp_path, capsys):
     seen = {}
 
-    def fake_train(config, run, data):
+    def fake_train(config, run, data, verbose="auto"):
         seen.update(config=config, data=data, run=run)
-        return {"best_val_accuracy": 0.5, "best_epoch": 1, "epochs": config.epochs}
+        return {"best_val_accuracy": 0.5, "best_epoch": 1, "epochs": config.epochs,
+                "validation": {"accuracy": 0.5, "per_class_accuracy": {}}}
 
-    monkeypatch.setattr(cli, "train_and_evaluate", fake_train)
+    monkeypatch.setattr("keras_hw2.cnn.train.train_and_evaluate", fake_train)
     monkeypatch.chdir(tmp_path)
     assert cli.main([]) == 0
     config = seen["config"]

@@ -185,4 +185,4 @@ def test_an_export_holds_the_graph_and_variables_and_no_assets(exports):
     files = sorted(str(p.relative_to(exports["p2g"])) for p in exports["p2g"].rglob("*") if p.is_file())
     assert files == ["fingerprint.pb", "saved_model.pb", "variables/variables.data-00000-of-00001",
                      "variables/variables.index"]
-    assert sorted(p.name for p in exports["p2g"].parent.iterdir()) == [".lock", "1"]
+    assert sorted(p.name for p in exports["p2g"].parent.iterdir()) == ["1"]

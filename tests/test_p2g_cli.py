@@ -14,6 +14,7 @@ PREDICT = ["k æ t", "b oʊ t", "t͡ʃ æ zz"]  # the last holds symbols never s
 RELOAD = """
 import json, sys
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the NFC and tokenizer ops the export uses)
 model = tf.saved_model.load(sys.argv[1])
 out = model.signatures["serving_default"](phonemes=tf.constant(json.loads(sys.argv[2])))
 samples = model.signatures["nucleus"](phonemes=tf.constant(["k æ t"]), p=tf.constant(0.9),

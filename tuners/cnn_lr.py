@@ -27,8 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import keras
-import keras_tuner
+if __name__ == "__main__":  # run as a command: TensorFlow's environment before its first import
+    from keras_hw2 import cli
+
+    cli.set_tensorflow_environment()
+    cli.start_tensorflow()
+
+import keras  # noqa: E402
+import keras_tuner  # noqa: E402
 
 from keras_hw2.cli import run_main
 from keras_hw2.cnn.data import ImageData, load_data, make_dataset

@@ -123,11 +123,3 @@ def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[ImageData] 
                    "validation_accuracy.png": (["val_accuracy"], "validation accuracy")})
 
     return training.train(config, run, make_task, verbose)
-
-
-def load_trained_model(run_dir) -> keras.Model:
-    """The best model that `train_and_evaluate` saved in `run_dir`."""
-    path = Path(run_dir) / CHECKPOINT_FILE
-    if not path.is_file():
-        raise InputError(f"{path}: no trained model here; pass a finished run directory (runs/{TASK}/<name>)")
-    return keras.saving.load_model(path)

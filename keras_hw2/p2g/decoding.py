@@ -142,8 +142,10 @@ class BeamSampler(Sampler):
     best hypothesis by that score.
 
     Args:
-        num_beams: hypotheses per word.
-        length_penalty: exponent alpha of the length normalisation (0 = none).
+        num_beams: hypotheses per word; a positive int or a scalar int32 tensor
+            (a tensor is checked by the caller, as `Speller.beam_search` does in its graph).
+        length_penalty: exponent alpha of the length normalisation (0 = none);
+            a number >= 0 or a scalar float tensor.
         max_length: see `Sampler`.
 
     Call arguments:
@@ -156,9 +158,9 @@ class BeamSampler(Sampler):
 
     def __init__(self, num_beams=5, length_penalty=1.0, max_length=MAX_LENGTH):
         super().__init__(max_length)
-        if not isinstance(num_beams, int) or num_beams < 1:
+        if not tf.is_tensor(num_beams) and (not isinstance(num_beams, int) or num_beams < 1):
             raise ValueError(f"num_beams must be a positive integer. Received: num_beams={num_beams!r}")
-        if length_penalty < 0:
+        if not tf.is_tensor(length_penalty) and not length_penalty >= 0:
             raise ValueError(f"length_penalty must be >= 0. Received: length_penalty={length_penalty!r}")
         self.num_beams = num_beams
         self.length_penalty = length_penalty

@@ -17,41 +17,23 @@ loading the export must ``import tensorflow_text`` first.
 """
 from pathlib import Path
 
-import keras
 
-from keras_hw2.errors import InputError
+from keras_hw2 import checkpoints
 from keras_hw2.export import export_endpoints
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.speller import Speller
 from keras_hw2.runs import CHECKPOINT_FILE
 
-__all__ = ["CHECKPOINT_FILE", "Speller", "checkpoint_path", "export_speller", "load_checkpoint"]
+__all__ = ["CHECKPOINT_FILE", "Speller", "export_speller", "load_checkpoint"]
 
 
-def checkpoint_path(path) -> Path:
-    """A run directory means its best checkpoint; a file is taken as it is."""
-    path = Path(path)
-    return path / CHECKPOINT_FILE if path.is_dir() else path
-
-
-def load_checkpoint(path) -> Seq2Seq:
-    """Load a `.keras` checkpoint (weights and vocabularies) as a `Seq2Seq`.
+def load_checkpoint(run) -> Seq2Seq:
+    """The trained `Seq2Seq` (weights and vocabularies) of `run`, a run directory or its ``best.keras``.
 
     Raises:
-        InputError: a missing file, or one that is not a p2g checkpoint, or
-            whose vocabulary does not match its weights.
+        InputError: a missing, truncated, foreign or unsafe file (`keras_hw2.checkpoints.load_model`).
     """
-    path = checkpoint_path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such checkpoint")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as e:  # Keras raises many types for foreign or corrupt files
-        reason = (str(e).splitlines() or [""])[0]
-        raise InputError(f"{path}: not a loadable p2g checkpoint ({type(e).__name__}: {reason})") from None
-    if not isinstance(model, Seq2Seq):
-        raise InputError(f"{path}: holds a {type(model).__name__}, not a p2g Seq2Seq")
-    return model
+    return checkpoints.load_model(run, task="p2g")
 
 
 def export_speller(model: Seq2Seq, model_name="p2g", root="saved_models", version=None) -> Path:

@@ -111,7 +111,7 @@ class Speller:
                          "length_penalty must be a finite number >= 0. Received: length_penalty=", length_penalty)]
         with tf.control_dependencies(checks):
             source_ids = self.encode(phonemes)
-        tokens, log_probs = self.model.generate(source_ids, _beam_sampler(num_beams, length_penalty))
+        tokens, log_probs = self.model.generate(source_ids, decoding.BeamSampler(num_beams, length_penalty))
         return {"spellings": self.detokenize(tokens), "log_probs": log_probs}
 
     def attention(self, phonemes, spellings):
@@ -127,14 +127,3 @@ class Speller:
 def _check(lower_ok, upper_ok, message: str, value):
     """An assert op: both conditions hold, else InvalidArgument ``message`` followed by `value`."""
     return tf.debugging.Assert(tf.logical_and(lower_ok, upper_ok), [message, value])
-
-
-def _beam_sampler(num_beams, length_penalty) -> decoding.BeamSampler:
-    """A `BeamSampler` for scalar tensor arguments (checked in the graph by `Speller.beam_search`).
-
-    `BeamSampler`'s constructor checks Python numbers only, so its default is
-    built and the two tensors set on it; the loop itself takes tensors.
-    """
-    sampler = decoding.BeamSampler()
-    sampler.num_beams, sampler.length_penalty = num_beams, length_penalty
-    return sampler
