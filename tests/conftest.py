@@ -12,6 +12,22 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """Real CNN and P2G SavedModels made from tiny trained models (`serving_standins.make_exports`)."""
+    from serving_standins import make_exports
+    return make_exports(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def servers(exports):
+    """A REST and a gRPC stand-in, both serving cnn_baseline and p2g; ``{"rest": (port, served), "grpc": ...}``."""
+    from serving_standins import grpc_server, rest_server
+    models = {"cnn_baseline": {1: exports["cnn"]}, "p2g": {1: exports["p2g"]}}
+    with rest_server(models) as rest, grpc_server(models) as grpc:
+        yield {"rest": rest, "grpc": grpc}
+
+
 @pytest.fixture
 def run_root(tmp_path):
     """A temporary root for run directories (the CLIs' `--runs-dir`)."""

@@ -34,7 +34,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import REPO
-from serving_standins import grpc_server, make_exports, rest_server
 
 from keras_hw2 import training
 from keras_hw2.cli import run_main
@@ -432,17 +431,6 @@ def test_the_folder_converter_checks_its_numbers(files, argv, message, capsys):
 # 3. Serving and exports
 # ---------------------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    return make_exports(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def servers(exports):
-    models = {"cnn_baseline": {1: exports["cnn"]}, "p2g": {1: exports["p2g"]}}
-    with rest_server(models) as rest, grpc_server(models) as grpc:
-        yield {"rest": rest[0], "grpc": grpc[0]}
-
 
 
 
@@ -526,14 +514,14 @@ SERVED_CASES = [
 @pytest.mark.parametrize("args, message", SERVED_CASES)
 def test_the_served_model_rejects_decoding_arguments_out_of_range(servers, capsys, protocol, args, message):
     code = run_main(main, ["predict", "--name", "p2g", "--protocol", protocol, "--host", "127.0.0.1",
-                           "--port", str(servers[protocol]), *args])
+                           "--port", str(servers[protocol][0]), *args])
     err = capsys.readouterr().err.splitlines()
     assert code == 2 and err[-1].startswith("error: ") and message in err[-1], err
     assert ("HTTP 400: assertion failed" if protocol == "rest" else "gRPC INVALID_ARGUMENT: assertion") in err[-1]
 
 
 def test_an_unknown_model_is_reported_by_the_server(servers, capsys):
-    code = run_main(main, ["metadata", "--name", "rnn", "--host", "127.0.0.1", "--port", str(servers["rest"])])
+    code = run_main(main, ["metadata", "--name", "rnn", "--host", "127.0.0.1", "--port", str(servers["rest"][0])])
     err = capsys.readouterr().err
     assert code == 2
     assert err.endswith("/v1/models/rnn/metadata: HTTP 404: Servable not found for request: Latest(rnn)\n")
@@ -541,7 +529,7 @@ def test_an_unknown_model_is_reported_by_the_server(servers, capsys):
 
 def test_empty_unknown_and_very_long_inputs_are_spelled(servers, capsys):
     words = ["", "zz qq", " ".join(["k"] * 10_000)]
-    code = run_main(main, ["predict", "--name", "p2g", "--host", "127.0.0.1", "--port", str(servers["rest"]),
+    code = run_main(main, ["predict", "--name", "p2g", "--host", "127.0.0.1", "--port", str(servers["rest"][0]),
                            "--strings", *words])
     out = capsys.readouterr().out.splitlines()
     assert code == 0 and len(out) == 3
@@ -549,7 +537,7 @@ def test_empty_unknown_and_very_long_inputs_are_spelled(servers, capsys):
 
 
 def test_an_empty_batch_gives_an_empty_result(servers, exports):
-    client = RestClient("127.0.0.1", servers["rest"], row_format=False)
+    client = RestClient("127.0.0.1", servers["rest"][0], row_format=False)
     found = signatures.read_export(exports["p2g"])
     empty = np.array([], dtype=object)
     assert client.predict("p2g", "serving_default", found["serving_default"], {"phonemes": empty}) == {

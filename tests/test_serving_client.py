@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
-from serving_standins import PHONEMES, grpc_server, make_exports, rest_server, signature_def_map
+from serving_standins import PHONEMES, signature_def_map
 
 from keras_hw2.cli import run_main
 from keras_hw2.cnn.images import load_images
@@ -19,18 +19,6 @@ from keras_hw2.serving import config, inputs, signatures
 from keras_hw2.serving.__main__ import main
 from keras_hw2.serving.client import GrpcClient, RestClient
 
-
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    return make_exports(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def servers(exports):
-    """A REST and a gRPC stand-in, both serving cnn_baseline and p2g; ``{"rest": (port, served), "grpc": ...}``."""
-    models = {"cnn_baseline": {1: exports["cnn"]}, "p2g": {1: exports["p2g"]}}
-    with rest_server(models) as rest, grpc_server(models) as grpc:
-        yield {"rest": rest, "grpc": grpc}
 
 
 def _client_lines(capsys, servers, protocol, *argv):
