@@ -5,7 +5,7 @@ calls `entry_point(main)`. That sets TensorFlow's environment before TensorFlow
 is first imported (`set_tensorflow_environment`) and runs ``main`` under
 `run_main`, which turns bad input into one ``error: ...`` line and exit status 2.
 ``main`` parses its arguments with `ArgumentParser` (argument errors are one line
-too), checks the numbers with `check_integer` / `check_number`, and only then
+too; numbers through `integer` / `number`, i.e. `keras_hw2.checks`), and only then
 calls `start_tensorflow`: ``--help`` and argument errors never import TensorFlow.
 """
 import argparse
@@ -15,6 +15,7 @@ import re
 import sys
 import tempfile
 
+from keras_hw2 import checks
 from keras_hw2.errors import InputError
 
 # Defaults for TensorFlow's environment, applied when a variable is unset or empty:
@@ -115,75 +116,25 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
-def check_integer(flag: str, value, minimum=None, maximum=None) -> None:
-    """Raise `InputError` unless `value` is an integer in ``[minimum, maximum]`` (bounds optional).
-
-    Example:
-    >>> check_integer("--top-k", 0, minimum=1, maximum=6)
-    Traceback (most recent call last):
-    ...
-    keras_hw2.errors.InputError: --top-k must be an integer between 1 and 6. Received: --top-k=0
-    """
-    ok = isinstance(value, int) and not isinstance(value, bool)
-    ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
-    if not ok:
-        if minimum is not None and maximum is not None:
-            wanted = f"an integer between {minimum} and {maximum}"
-        elif minimum is not None:
-            wanted = f"an integer >= {minimum}"
-        else:
-            wanted = f"an integer <= {maximum}" if maximum is not None else "an integer"
-        raise InputError(f"{flag} must be {wanted}. Received: {flag}={value}")
+def integer(flag: str, minimum: int = 0, maximum=None):
+    """An argparse ``type`` parsing `flag`'s text as an integer in ``[minimum, maximum]`` (`checks.Integer`)."""
+    return _argument_type(checks.Integer(minimum, maximum), flag, int)
 
 
-def check_number(flag: str, value, low=None, high=None, low_open=False, high_open=False) -> None:
-    """Raise `InputError` unless `value` is a finite number between `low` and `high` (bounds optional).
-
-    `low_open` / `high_open` exclude the bound itself.
-
-    Example:
-    >>> check_number("--top-p", float("nan"), 0, 1, low_open=True)
-    Traceback (most recent call last):
-    ...
-    keras_hw2.errors.InputError: --top-p must be a finite number in (0, 1]. Received: --top-p=nan
-    """
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (low is None or (value > low if low_open else value >= low))
-    ok = ok and (high is None or (value < high if high_open else value <= high))
-    if not ok:
-        if low is not None and high is not None:
-            wanted = f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        elif low is not None:
-            wanted = f" {'>' if low_open else '>='} {low:g}"
-        else:
-            wanted = f" {'<' if high_open else '<='} {high:g}" if high is not None else ""
-        raise InputError(f"{flag} must be a finite number{wanted}. Received: {flag}={value}")
+def number(flag: str, low=-math.inf, high=math.inf, low_open=False, high_open=False):
+    """An argparse ``type`` parsing `flag`'s text as a finite number in an interval (`checks.Number`)."""
+    return _argument_type(checks.Number(low, high, low_open, high_open), flag, float)
 
 
-def integer(flag: str, minimum=None, maximum=None):
-    """An argparse ``type`` parsing `flag`'s text as an integer in ``[minimum, maximum]`` (`check_integer`)."""
+def _argument_type(rule, flag: str, convert):
+    """An argparse ``type``: `convert` the text (left as text when it fails), then ``rule.check(flag, value)``."""
     def parse(text):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
             value = text
         try:
-            check_integer(flag, value, minimum, maximum)
-        except InputError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-        return value
-    return parse
-
-
-def number(flag: str, low=None, high=None, low_open=False, high_open=False):
-    """An argparse ``type`` parsing `flag`'s text as a finite number in an interval (`check_number`)."""
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            value = text
-        try:
-            check_number(flag, value, low, high, low_open, high_open)
+            rule.check(flag, value)
         except InputError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
         return value

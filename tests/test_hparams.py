@@ -1,10 +1,10 @@
-"""keras_hw2.hparams: every field of both training configs is checked, with the flag and value in the message."""
+"""keras_hw2.checks and keras_hw2.hparams: every field of both training configs is checked, with the flag and value in the message."""
 import math
 from dataclasses import dataclass, fields
 
 import pytest
 
-from keras_hw2 import hparams
+from keras_hw2 import checks, hparams
 from keras_hw2.cnn.train import TrainConfig as CnnConfig
 from keras_hw2.errors import InputError
 from keras_hw2.p2g.train import TrainConfig as P2gConfig
@@ -67,19 +67,21 @@ def test_a_field_without_a_rule_is_a_programming_error():
         forgotten: int = 0
 
         def __post_init__(self):
-            hparams.validate(self, {"epochs": hparams.Integer(minimum=1)})
+            checks.validate(self, {"epochs": checks.Integer(minimum=1)})
 
     with pytest.raises(TypeError, match="Config.forgotten has no validation rule"):
         Config()
 
 
 @pytest.mark.parametrize("rule, good, bad", [
-    (hparams.Number(low=0, low_open=True), [1e-9, 5], [0, -1, NAN, INF, "1", True]),
-    (hparams.Number(low=0, high=1, high_open=True), [0, 0.5], [1, 1.5, -math.ulp(0)]),
-    (hparams.Integer(minimum=1), [1, 10**12], [0, 1.0, "3", None]),
-    (hparams.Integer(minimum=2, even=True), [2, 128], [3, 1]),
-    (hparams.OrNone(hparams.Integer(minimum=1)), [None, 3], [0]),
-    (hparams.Each(hparams.Number(low=0, low_open=True)), [(0.1,), [1, 2]], [(), (1, -1), 0.1]),
+    (checks.Number(low=0, low_open=True), [1e-9, 5], [0, -1, NAN, INF, "1", True]),
+    (checks.Number(low=0, high=1, high_open=True), [0, 0.5], [1, 1.5, -math.ulp(0)]),
+    (checks.Integer(minimum=1), [1, 10**12], [0, 1.0, "3", None]),
+    (checks.Integer(minimum=2, even=True), [2, 128], [3, 1]),
+    (checks.OrNone(checks.Integer(minimum=1)), [None, 3], [0]),
+    (checks.Each(checks.Number(low=0, low_open=True)), [(0.1,), [1, 2]], [(), (1, -1), 0.1]),
+    (checks.Integer(minimum=1, maximum=6), [1, 6], [0, 7]),
+    (checks.Number(high=1, high_open=True), [-5, 0.5], [1, NAN]),
 ])
 def test_rules_accept_and_refuse(rule, good, bad):
     for value in good:
@@ -87,3 +89,27 @@ def test_rules_accept_and_refuse(rule, good, bad):
     for value in bad:
         with pytest.raises(InputError, match=r"^--x must be .* Received: --x="):
             rule.check("--x", value)
+
+
+@pytest.mark.parametrize("rule, value, message", [
+    (checks.Integer(minimum=1, maximum=6), 7, "--x must be an integer between 1 and 6. Received: --x=7"),
+    (checks.Integer(minimum=2, even=True), "abc", "--x must be an even integer >= 2. Received: --x='abc'"),
+    (checks.Number(), INF, "--x must be a finite number. Received: --x=inf"),
+    (checks.Number(high=1, high_open=True), 1, "--x must be a finite number < 1. Received: --x=1"),
+])
+def test_rule_messages_describe_the_bounds(rule, value, message):
+    with pytest.raises(InputError) as error:
+        rule.check("--x", value)
+    assert str(error.value) == message
+
+
+def test_argparse_types_use_the_same_rules(capsys):
+    from keras_hw2 import cli
+
+    parser = cli.ArgumentParser(prog="prog")
+    parser.add_argument("--k", type=cli.integer("--k", minimum=1))
+    assert parser.parse_args(["--k", "3"]).k == 3
+    with pytest.raises(SystemExit) as error:
+        parser.parse_args(["--k", "x"])
+    assert error.value.code == 2
+    assert capsys.readouterr().err == "error: prog: --k must be an integer >= 1. Received: --k='x' (see --help)\n"

@@ -42,7 +42,7 @@ from keras_hw2.cnn.models import MODELS, build_model, compile_model
 from keras_hw2.cnn.train import BEST_LR_FILE, TUNER_DIRECTORY, TrainConfig
 from keras_hw2.devices import device_report
 from keras_hw2.errors import InputError
-from keras_hw2.hparams import Choice, Each, Integer, Number, OptionalPath, OrNone, validate
+from keras_hw2.checks import Choice, Each, Integer, Number, OptionalPath, OrNone, validate
 from keras_hw2.locks import DirectoryLock
 from keras_hw2.plots import plot_curves
 from keras_hw2.runs import read_json, write_json

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from keras_hw2 import cli
+from keras_hw2.checks import Integer
 
 SPLITS = ("train", "val", "test")
 VERBS = {
@@ -156,7 +157,7 @@ def _predict(args) -> int:
     from keras_hw2.cnn.predict import classify
     from keras_hw2.devices import device_report
 
-    cli.check_integer("--top-k", args.top_k, minimum=1, maximum=len(CLASS_NAMES))
+    Integer(minimum=1, maximum=len(CLASS_NAMES)).check("--top-k", args.top_k)
     checkpoint = checkpoints.checkpoint_path(args.run)
     images = load_images(args.files)
     model = checkpoints.load_model(checkpoint, task="cnn")

@@ -22,7 +22,8 @@ from keras_hw2.cnn.data import CLASS_NAMES, ImageData, make_dataset
 from keras_hw2.cnn.evaluation import classification_report, plot_confusion_matrix
 from keras_hw2.cnn.models import MODELS, build_model, compile_model, nll_loss
 from keras_hw2.errors import InputError
-from keras_hw2.hparams import TRAINING_RULES, Choice, Number, OptionalPath, validate
+from keras_hw2.checks import Choice, Number, OptionalPath, validate
+from keras_hw2.hparams import TRAINING_RULES
 from keras_hw2.runs import CHECKPOINT_FILE, Run, read_json
 
 TASK = "cnn"  # runs/cnn/<name>/

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from keras_hw2.cli import check_integer, check_number
+from keras_hw2.checks import Integer, Number
 from keras_hw2.errors import InputError
 from keras_hw2.hopfield.maths import retrieve
 from keras_hw2.plots import plot_curves, plt
@@ -46,16 +46,16 @@ class RetrieveConfig:
 
     def __post_init__(self):
         for name in ("num_patterns", "pattern_size", "num_queries", "max_steps", "seed"):
-            check_integer(f"--{name.replace('_', '-')}", getattr(self, name), minimum=0 if name == "seed" else 1)
+            Integer(minimum=0 if name == "seed" else 1).check(f"--{name.replace('_', '-')}", getattr(self, name))
         if not self.betas:
             raise InputError("--betas must list at least one inverse temperature. Received: --betas=")
         for beta in self.betas:
-            check_number("--betas", beta, low=0, low_open=True)
+            Number(low=0, low_open=True).check("--betas", beta)
         for level in self.noise_levels:
-            check_number("--noise-levels", level, low=0)
+            Number(low=0).check("--noise-levels", level)
         for level in self.mask_levels:
-            check_number("--mask-levels", level, 0, 1, high_open=True)
-        check_number("--tol", self.tol, low=0)
+            Number(0, 1, high_open=True).check("--mask-levels", level)
+        Number(low=0).check("--tol", self.tol)
         if not self.noise_levels and not self.mask_levels:
             raise InputError("--noise-levels and --mask-levels are both empty; give at least one level")
         if self.num_queries > self.num_patterns:
