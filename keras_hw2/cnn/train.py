@@ -12,11 +12,13 @@ confusion-matrix PNG, all in ``results.json``.
 With ``weight_averaging`` (the default) training is still plain SGD, but what
 is validated every epoch, saved as ``best.keras`` and reported is the
 exponential moving average of the SGD weights that the optimizer keeps
-(`keras_hw2.cnn.models.averaged_weights`, momentum ``EMA_MOMENTUM``), with
+(`keras_hw2.cnn.models.averaged_weights`) over about the last epoch
+(`keras_hw2.cnn.models.epoch_average_momentum`), with
 its BatchNorm statistics recomputed for it over a fixed sample of 500
 training images (`keras_hw2.cnn.batchnorm.PreciseBatchNorm`). Why: issue 15,
 the measurements are in `keras_hw2.cnn.models`.
 """
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -29,7 +31,8 @@ from keras_hw2.cnn import data as image_data
 from keras_hw2.cnn.batchnorm import PreciseBatchNorm
 from keras_hw2.cnn.data import CLASS_NAMES, ImageData, make_dataset
 from keras_hw2.cnn.evaluation import classification_report, plot_confusion_matrix
-from keras_hw2.cnn.models import EMA_MOMENTUM, MODELS, averaged_weights, build_model, compile_model, nll_loss
+from keras_hw2.cnn.models import (MODELS, averaged_weights, build_model, compile_model, epoch_average_momentum,
+                                  nll_loss)
 from keras_hw2.errors import InputError
 from keras_hw2.hparams import TRAINING_RULES, Choice, Flag, Number, OptionalPath, validate
 from keras_hw2.runs import CHECKPOINT_FILE, Run, read_json
@@ -123,10 +126,11 @@ def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[ImageData] 
             return {"model": config.model, "best_val_accuracy": history["val_accuracy"][best], name: evaluation}
 
         batch_norm = MODELS[config.model]
+        ema_momentum = (epoch_average_momentum(math.ceil(len(train_labels) / config.batch_size))
+                        if config.weight_averaging else None)
         return training.Task(
             build_model=lambda: compile_model(build_model(batch_norm=batch_norm, dropout=config.dropout),
-                                              config.learning_rate,
-                                              ema_momentum=EMA_MOMENTUM if config.weight_averaging else None),
+                                              config.learning_rate, ema_momentum=ema_momentum),
             loss=nll_loss, metrics={"accuracy": accuracy},
             train_data=lambda seed: make_dataset(train_images, train_labels, config.batch_size, shuffle=True,
                                                  seed=seed),
