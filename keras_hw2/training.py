@@ -20,7 +20,9 @@ metrics, datasets, monitored metric, task callbacks, plots and final report);
 4. drives Keras callbacks (`keras.callbacks.CallbackList`): the task's own,
    `runs.HistoryWriter` (history.json), per-epoch plots, TensorBoard and the
    progress bar (``verbose`` as in Keras' ``fit``), with the standard hooks,
-   ``on_test_begin``/``on_test_end`` around validation included;
+   ``on_test_begin``/``on_test_end`` around validation included; validation
+   and ``best.keras`` use the weights the task's ``evaluation_weights`` puts
+   in the model (e.g. an average the optimizer keeps), training the trained ones;
 5. after each epoch: a non-finite loss ends the run (results.json status
    "failed", never a best checkpoint); otherwise the epoch's state is saved
    for resuming (`tf.train.CheckpointManager` in ``resume/``, written
@@ -38,6 +40,7 @@ resumed after a kill ends with the same weights, bit for bit, as one that was
 never interrupted (on CPU): the epoch's shuffling is seeded by (seed, epoch),
 and the dropout seed generators are part of the saved state.
 """
+import contextlib
 import json
 import math
 import os
@@ -84,6 +87,11 @@ class Task:
         title: the plots' title.
         report: ``(history, best_index) -> dict``: the task's final figures
             (called once training has ended, ``best.keras`` being written).
+        evaluation_weights: ``model -> context manager`` inside which the
+            model holds the weights to validate and to save as ``best.keras``
+            (entered around validation, its ``on_test_begin``/``on_test_end``
+            included, and around each save); on exit the trained weights must
+            be back, exactly. The default leaves the trained weights in place.
     """
     build_model: Callable[[], keras.Model]
     loss: Callable
@@ -97,6 +105,8 @@ class Task:
     plots: dict = field(default_factory=dict)
     title: str = ""
     report: Callable[[dict, int], dict] = lambda history, best: {}
+    evaluation_weights: Callable[[keras.Model], contextlib.AbstractContextManager] = \
+        lambda model: contextlib.nullcontext()
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -154,7 +164,7 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
     if initial_epoch == 0:
         hparams.log_hparams(run.path, run.config, trial_id=run.name)
     elif _best_index(run.history, task, initial_epoch) == initial_epoch - 1:
-        _save_best(model, run)  # the last finished epoch was the best: its save may have been cut short
+        _save_best(model, run, task)  # the last finished epoch was the best: its save may have been cut short
     callbacks = keras.callbacks.CallbackList(
         [*task.callbacks(model), HistoryWriter(run.file(HISTORY_FILE)), _PlotWriter(run, task.plots, task.title),
          keras.callbacks.TensorBoard(log_dir=str(run.path), write_graph=False)],
@@ -170,7 +180,7 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
             epoch.assign(current + 1)
             manager.save()
             if _best_index(run.history, task, current + 1) == current:
-                _save_best(model, run)
+                _save_best(model, run, task)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"at epoch {current + 1} of {run.path}; re-run the same command to resume") from None
         except tf.errors.OpError as e:
@@ -225,16 +235,17 @@ def _run_epoch(trainer, task: Task, callbacks, epoch: int, seed: int, verbose: i
         callbacks.on_train_batch_end(step, trainer.train_sums.means() if verbose == 1 else None)
     logs = {**trainer.train_sums.means(), "epoch_seconds": time.perf_counter() - start}
     if task.validation_data is not None:
-        callbacks.on_test_begin()
-        trainer.test_sums.reset()
-        dataset = trainer.distribute(task.validation_data)
-        test_step = trainer.test_function(dataset.element_spec)
-        for step, batch in enumerate(dataset):
-            callbacks.on_test_batch_begin(step)
-            test_step(batch)
-            callbacks.on_test_batch_end(step)
-        val_logs = trainer.test_sums.means()
-        callbacks.on_test_end(val_logs)
+        with task.evaluation_weights(trainer.model):
+            callbacks.on_test_begin()
+            trainer.test_sums.reset()
+            dataset = trainer.distribute(task.validation_data)
+            test_step = trainer.test_function(dataset.element_spec)
+            for step, batch in enumerate(dataset):
+                callbacks.on_test_batch_begin(step)
+                test_step(batch)
+                callbacks.on_test_batch_end(step)
+            val_logs = trainer.test_sums.means()
+            callbacks.on_test_end(val_logs)
         logs.update({f"val_{name}": value for name, value in val_logs.items()})
     callbacks.on_epoch_end(epoch, logs)
     return logs
@@ -354,10 +365,12 @@ def _best_index(history: dict, task: Task, num_epochs: int):
     return best[1]
 
 
-def _save_best(model: keras.Model, run: Run) -> None:
-    """Save the whole model as best.keras atomically: a temporary file, then a rename."""
+def _save_best(model: keras.Model, run: Run, task: Task) -> None:
+    """Save the whole model, with the task's evaluation weights, as best.keras atomically: a temporary file,
+    then a rename."""
     tmp = run.file(f".tmp-{CHECKPOINT_FILE}")
-    model.save(tmp)
+    with task.evaluation_weights(model):
+        model.save(tmp)
     os.replace(tmp, run.file(CHECKPOINT_FILE))
 
 

@@ -8,7 +8,9 @@ import tensorflow as tf
 
 from keras_hw2.cli import run_main
 from keras_hw2.cnn import __main__ as cli
-from keras_hw2.cnn.data import CLASS_NAMES, write_synthetic_npz
+from keras_hw2.cnn.batchnorm import PreciseBatchNorm, recompute_batch_norm_statistics
+from keras_hw2.cnn.data import CLASS_NAMES, load_data, write_synthetic_npz
+from keras_hw2.cnn.models import averaged_weights
 from keras_hw2.cnn.train import DEMO_EPOCHS, resolve_lr
 
 RELOAD = """
@@ -86,6 +88,31 @@ def test_rerunning_a_finished_run_resumes_it_without_training(tiny_npz, run_root
     assert (run_root / "cnn" / "again" / "results.json").read_text() == results
 
 
+def _batch_norm_statistics(model):
+    return [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in model.layers
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def test_best_model_holds_the_weight_average_with_batch_norm_statistics_recomputed_for_it(tiny_npz, run_root):
+    assert _train(tiny_npz, run_root, "averaged", "--model", "batchnorm") == 0
+    assert _train(tiny_npz, run_root, "trained", "--model", "batchnorm", "--no-weight-averaging") == 0
+    assert json.loads((run_root / "cnn" / "trained" / "config.json").read_text())["weight_averaging"] is False
+    averaged = keras.saving.load_model(run_root / "cnn" / "averaged" / "best.keras")
+    trained = keras.saving.load_model(run_root / "cnn" / "trained" / "best.keras")
+    assert averaged.optimizer.use_ema and not trained.optimizer.use_ema
+    weights = [w.numpy() for w in averaged.trainable_weights]
+    with averaged_weights(averaged):  # the optimizer's average is what best.keras holds
+        for a, b in zip(averaged.trainable_weights, weights):
+            np.testing.assert_array_equal(a.numpy(), b)
+    assert not all(np.array_equal(a, b.numpy()) for a, b in zip(weights, trained.trainable_weights))
+    statistics = _batch_norm_statistics(averaged)
+    sample = PreciseBatchNorm(load_data(tiny_npz).splits["train"][0]).images  # all 24: fewer than 500
+    recompute_batch_norm_statistics(averaged, sample)
+    for (mean, variance), (expected_mean, expected_variance) in zip(statistics, _batch_norm_statistics(averaged)):
+        np.testing.assert_allclose(mean, expected_mean, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(variance, expected_variance, rtol=1e-4, atol=1e-5)
+
+
 def test_no_arguments_trains_on_the_synthetic_demo(monkeypatch, tmp_path, capsys):
     seen = {}
 
@@ -98,8 +125,8 @@ def test_no_arguments_trains_on_the_synthetic_demo(monkeypatch, tmp_path, capsys
     monkeypatch.chdir(tmp_path)
     assert cli.main([]) == 0
     config = seen["config"]
-    assert (config.model, config.data, config.epochs, config.batch_size, config.dropout) == (
-        "baseline", None, DEMO_EPOCHS, 8, 0.1)
+    assert (config.model, config.data, config.epochs, config.batch_size, config.dropout, config.weight_averaging) == (
+        "baseline", None, DEMO_EPOCHS, 8, 0.1, True)
     assert (tmp_path / seen["run"].path).parent == tmp_path / "runs" / "cnn"
     assert "SYNTHETIC" in capsys.readouterr().out
 

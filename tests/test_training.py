@@ -1,5 +1,7 @@
 """The training engine (`keras_hw2.training`) on a tiny task: resume, best model, failure, hooks, HParams."""
+import contextlib
 import json
+import math
 from dataclasses import dataclass
 
 import keras
@@ -9,6 +11,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from keras_hw2 import runs, training
+from keras_hw2.cnn.models import averaged_weights
 from keras_hw2.errors import InputError
 
 
@@ -48,7 +51,8 @@ class Recorder(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def make_task(config, recorder, monitor="val_accuracy", mode="max"):
+def make_task(config, recorder, monitor="val_accuracy", mode="max", ema_momentum=None, callbacks=(),
+              evaluation_weights=lambda model: contextlib.nullcontext()):
     """A dropout MLP on 48 random points in 4 dimensions, 2 classes, batches of 16."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(48, 4)).astype("float32")
@@ -57,7 +61,8 @@ def make_task(config, recorder, monitor="val_accuracy", mode="max"):
     def build_model():
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
                                   keras.layers.Dropout(0.5), keras.layers.Dense(2)])
-        model.compile(optimizer=keras.optimizers.SGD(config.learning_rate))
+        model.compile(optimizer=keras.optimizers.SGD(config.learning_rate, use_ema=ema_momentum is not None,
+                                                     ema_momentum=ema_momentum or 0.99))
         return model
 
     def accuracy(labels, logits):
@@ -69,8 +74,9 @@ def make_task(config, recorder, monitor="val_accuracy", mode="max"):
         metrics={"accuracy": accuracy}, monitor=monitor, mode=mode,
         train_data=lambda seed: tf.data.Dataset.from_tensor_slices((x, y)).shuffle(48, seed=seed).batch(16),
         validation_data=tf.data.Dataset.from_tensor_slices((x[:16], y[:16])).batch(8),
-        callbacks=lambda model: [recorder], plots={"loss.png": (["loss", "val_loss"], "loss")},
-        report=lambda history, best: {"best_val_accuracy": history["val_accuracy"][best]})
+        callbacks=lambda model: [recorder, *callbacks], plots={"loss.png": (["loss", "val_loss"], "loss")},
+        report=lambda history, best: {"best_val_accuracy": history["val_accuracy"][best]},
+        evaluation_weights=evaluation_weights)
 
 
 def _train(config, root, name, recorder, **task):
@@ -197,3 +203,69 @@ def test_a_finished_run_is_not_trained_again(run_root):
     first = _train(Config(epochs=1), run_root, "done", Recorder())
     again = Recorder()
     assert _train(Config(epochs=1), run_root, "done", again) == first and again.hooks == []
+
+
+@contextlib.contextmanager
+def _zeroed(model):
+    trained = [v.numpy() for v in model.trainable_variables]
+    for variable in model.trainable_variables:
+        variable.assign(tf.zeros_like(variable))
+    try:
+        yield
+    finally:
+        for variable, value in zip(model.trainable_variables, trained):
+            variable.assign(value)
+
+
+def test_validation_and_best_model_use_the_evaluation_weights_and_training_goes_on_from_the_trained_ones(run_root):
+    plain, zeroed = Recorder(), Recorder()
+    _train(Config(epochs=2), run_root, "plain", plain)
+    _train(Config(epochs=2), run_root, "zeroed", zeroed, evaluation_weights=_zeroed)
+    history = json.loads((run_root / "demo" / "zeroed" / "history.json").read_text())
+    assert history["val_loss"] == pytest.approx([math.log(2)] * 2)  # zero logits for 2 classes
+    assert history["loss"] == json.loads((run_root / "demo" / "plain" / "history.json").read_text())["loss"]
+    for a, b in zip(zeroed.weights[1], plain.weights[1]):
+        np.testing.assert_array_equal(a, b)
+    assert not any(w.any() for w in keras.saving.load_model(run_root / "demo" / "zeroed" / "best.keras").get_weights())
+
+
+class _Averager(keras.callbacks.Callback):
+    """Averages the trained weights by hand (first step: the weights, then m * average + (1 - m) * weights)
+    and records, at each validation, the weights validated and the average."""
+
+    def __init__(self, momentum):
+        super().__init__()
+        self.momentum, self.average, self.validated = momentum, None, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        weights = [v.numpy().astype("float64") for v in self.model.trainable_variables]
+        self.average = weights if self.average is None else [
+            self.momentum * a + (1 - self.momentum) * w for a, w in zip(self.average, weights)]
+
+    def on_test_begin(self, logs=None):
+        self.validated.append(([v.numpy() for v in self.model.trainable_variables], self.average))
+
+
+def test_the_optimizers_weight_average_is_validated_checkpointed_and_kept_across_a_resume(run_root):
+    averager = _Averager(0.5)
+    kwargs = {"ema_momentum": 0.5, "evaluation_weights": averaged_weights}
+    whole = Recorder()
+    _train(Config(), run_root, "whole", whole, callbacks=[averager], **kwargs)
+    for validated, average in averager.validated:
+        for a, b in zip(validated, average):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    history = json.loads((run_root / "demo" / "whole" / "history.json").read_text())
+    best = int(np.argmax(history["val_accuracy"]))
+    for a, b in zip(keras.saving.load_model(run_root / "demo" / "whole" / "best.keras").trainable_weights,
+                    averager.validated[best][0]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(KeyboardInterrupt):
+        _train(Config(), run_root, "cut", Recorder(stop_after=1), **kwargs)
+    resumed = Recorder()
+    _train(Config(), run_root, "cut", resumed, **kwargs)
+    for a, b in zip(resumed.weights[3], whole.weights[3]):
+        np.testing.assert_array_equal(a, b)
+    histories = [json.loads((run_root / "demo" / name / "history.json").read_text()) for name in ("whole", "cut")]
+    for h in histories:
+        del h["epoch_seconds"]
+    assert histories[0] == histories[1]  # the validation figures after the resume come from the same average

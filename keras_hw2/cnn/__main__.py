@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="validation share of seg_train for folder data (default 0.1)")
     train.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
                        help="XLA-compile the train step (default off: slower on CPU)")
+    train.add_argument("--weight-averaging", action=argparse.BooleanOptionalAction,
+                       help="validate and save the moving average of the SGD weights, with BatchNorm statistics "
+                            "recomputed for it, instead of the weights as trained (default on)")
     train.add_argument("--strategy", help="tf.distribute strategy: default, mirrored or multiworker; "
                                           "--batch-size is the global batch (default: default)")
     cli.add_run_arguments(train)
@@ -96,7 +99,8 @@ def _train(args) -> int:
     from keras_hw2.runs import check_run_name, open_run
 
     options = {name: getattr(args, name) for name in ("model", "data", "epochs", "batch_size", "dropout",
-                                                       "val_fraction", "jit_compile", "strategy")
+                                                       "val_fraction", "jit_compile", "strategy",
+                                                       "weight_averaging")
                if getattr(args, name) is not None}
     options.setdefault("epochs", TrainConfig.epochs if args.data else DEMO_EPOCHS)
     if args.learning_rate is not None:

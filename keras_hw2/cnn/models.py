@@ -12,6 +12,8 @@ The output is log-probabilities; the loss is their negative log-likelihood
 (`nll_loss`) and the optimizer plain SGD (`compile_model`). Pixels are scaled
 inside the model, so it takes raw 0..255 images.
 """
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -85,11 +87,21 @@ def nll_loss(y_true, log_probabilities):
     return -tf.gather(log_probabilities, y_true, axis=1, batch_dims=1)
 
 
-def compile_model(model: keras.Model, lr: float, jit_compile=False, steps_per_execution: int = 1) -> keras.Model:
-    """Compile with plain SGD (no momentum), `nll_loss` and an ``accuracy`` metric; returns `model`."""
+def compile_model(model: keras.Model, lr: float, jit_compile=False, steps_per_execution: int = 1,
+                  ema_momentum=None) -> keras.Model:
+    """Compile with plain SGD (no momentum), `nll_loss` and an ``accuracy`` metric; returns `model`.
+
+    With `ema_momentum` the optimizer also keeps an exponential moving average
+    of the weights (Keras' ``use_ema``; `averaged_weights` evaluates it). The
+    updates are plain SGD's either way.
+    """
     if not lr > 0:
         raise ValueError(f"lr must be positive. Received: lr={lr}")
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss=nll_loss,
+    if ema_momentum is not None and not 0 <= ema_momentum < 1:
+        raise ValueError(f"ema_momentum must be in [0, 1). Received: ema_momentum={ema_momentum}")
+    optimizer = keras.optimizers.SGD(learning_rate=lr, use_ema=ema_momentum is not None,
+                                     ema_momentum=0.99 if ema_momentum is None else ema_momentum)
+    model.compile(optimizer=optimizer, loss=nll_loss,
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                   jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     return model
@@ -98,3 +110,55 @@ def compile_model(model: keras.Model, lr: float, jit_compile=False, steps_per_ex
 def count_trainable_params(model: keras.Model) -> int:
     """The number of trainable scalars (the homework's `get_number_trainable_params`)."""
     return sum(int(tf.size(w)) for w in model.trainable_weights)
+
+
+@contextlib.contextmanager
+def averaged_weights(model: keras.Model):
+    """Context manager: inside, `model` holds the average of its weights that its optimizer keeps.
+
+    The trained weights are copied, replaced by the optimizer's exponential
+    moving average (``keras.optimizers.Optimizer.finalize_variable_values``)
+    and put back, exactly, on exit. A model whose optimizer keeps no average
+    (``use_ema=False``) is left as it is. Non-trainable variables (BatchNorm
+    statistics) are not averaged: `keras_hw2.cnn.batchnorm.PreciseBatchNorm`
+    recomputes them for the averaged weights.
+
+    Args:
+        model: a compiled model whose optimizer is built.
+
+    Example:
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.5, use_ema=True, ema_momentum=0.5), loss="mse")
+    >>> for target in (2.0, 4.0):  # a step of lr 0.5 on (w - target)^2 sets w to target
+    ...     _ = model.train_on_batch(keras.ops.ones((1, 1)), keras.ops.full((1, 1), target))
+    >>> kernel = model.layers[0].kernel
+    >>> with averaged_weights(model):  # first step: the weights; then 0.5 * average + 0.5 * weights
+    ...     float(kernel[0, 0])
+    3.0
+    >>> float(kernel[0, 0])
+    4.0
+    """
+    optimizer = model.optimizer
+    if not optimizer.use_ema:
+        yield model
+        return
+    trained = [keras.ops.convert_to_numpy(variable) for variable in model.trainable_variables]
+    optimizer.finalize_variable_values(model.trainable_variables)
+    try:
+        yield model
+    finally:
+        for variable, value in zip(model.trainable_variables, trained):
+            variable.assign(value)
+
+
+def epoch_average_momentum(steps_per_epoch: int) -> float:
+    """The `ema_momentum` whose exponential average spans about one epoch: ``1 - 1 / steps_per_epoch``.
+
+    The mean age of the averaged weights is then one epoch of SGD steps,
+    whatever the batch size (0.99898 for the homework's 984 steps of 8 images).
+
+    Example:
+    >>> round(epoch_average_momentum(984), 5), epoch_average_momentum(1)
+    (0.99898, 0.0)
+    """
+    return 1.0 - 1.0 / steps_per_epoch
