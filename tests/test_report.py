@@ -1,5 +1,7 @@
 """`python -m keras_hw2 report`: the quick preset end to end, reuse on a second call, failed and interrupted
 steps, bad input."""
+import contextlib
+import io
 import json
 import math
 import os
@@ -25,18 +27,42 @@ def _report(*argv, cwd):
                           capture_output=True, text=True, timeout=900)
 
 
+def _main(argv) -> int:
+    """The exit status of ``python -m keras_hw2 report *argv``, run in this process."""
+    try:
+        return cli.run_main(report_cli.main, argv)
+    except SystemExit as e:  # argument errors
+        return e.code
+
+
+def _files(root) -> dict:
+    """``{path: modification time}`` of every file under `root`."""
+    return {path: path.stat().st_mtime_ns for path in Path(root).rglob("*") if path.is_file()}
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """Two calls of ``report --preset quick`` into one folder: ``(folder, first call, second call, first json)``."""
+    """Two calls of ``report --preset quick`` into one folder, the only training of this file.
+
+    The first runs the command in a fresh process (its exact output is checked); the second
+    runs in this process and must reuse every step. Returns ``(folder, first call, the second
+    call's (status, stdout, stderr), the first call's report.json)``.
+    """
     root = tmp_path_factory.mktemp("report")
     first = _report("--preset", "quick", "--out", "reports/q", "--runs-dir", "runs", cwd=root)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     first_json = json.loads((root / "reports/q/report.json").read_text())
-    histories = {path: path.stat().st_mtime_ns for path in root.glob("runs/*/*/history.json")}
-    second = _report("--preset", "quick", "--out", "reports/q", "--runs-dir", "runs", "--quiet", cwd=root)
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert {path: path.stat().st_mtime_ns for path in root.glob("runs/*/*/history.json")} == histories
-    return root, first, second, first_json
+    runs = _files(root / "runs")
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = _main(["--preset", "quick", "--out", "reports/q", "--runs-dir", "runs", "--quiet"])
+    finally:
+        os.chdir(cwd)
+    assert _files(root / "runs") == runs  # nothing trained, written or touched under runs/
+    return root, first, (status, out.getvalue(), err.getvalue()), first_json
 
 
 def _sections(markdown: str) -> dict:
@@ -130,8 +156,8 @@ def test_report_json_holds_the_tables_of_report_md(quick):
 
 
 def test_a_second_call_reuses_every_step(quick):
-    root, _, second, first_json = quick
-    assert second.stdout.splitlines() == ["report: reports/q/report.md"] and second.stderr == ""  # --quiet
+    root, _, (status, out, err), first_json = quick
+    assert (status, out, err) == (0, "report: reports/q/report.md\n", "")  # --quiet
     report = json.loads((root / "reports/q/report.json").read_text())
     assert len(report["steps"]) == 9
     assert all(step["reused"] and step["trained_epochs"] == 0 for step in report["steps"])
@@ -141,14 +167,6 @@ def test_a_second_call_reuses_every_step(quick):
 def _steps(report: dict) -> dict:
     """``{step key: outcome}`` of a report.json, in the order the steps ran."""
     return {step["key"]: step for step in report["steps"]}
-
-
-def _main(argv) -> int:
-    """The exit status of ``python -m keras_hw2 report *argv``, run in this process."""
-    try:
-        return cli.run_main(report_cli.main, argv)
-    except SystemExit as e:  # argument errors
-        return e.code
 
 
 def _move_aside(root, key):
@@ -251,6 +269,11 @@ def test_an_out_folder_with_another_report_is_refused_unless_overwrite(quick, mo
     (["--data-p2g", "p2g"], "p2g/train.tsv:2: no tab between phonemes and spelling"),
     (["--preset", "fast"], "argument --preset: invalid choice: 'fast'"),
     (["--seed", "-1"], "--seed must be an integer >= 0. Received: --seed=-1"),
+    (["--out", "notes.txt"], "notes.txt: not a directory. Received: --out=notes.txt"),
+    (["--out", "broken"], "broken/report.json: not valid JSON (Expecting value at line 1); pass --overwrite to "
+                          "replace it. Received: --out=broken"),
+    (["--out", "other"], "other: holds a report made with other settings (differs in: preset, seed); pass "
+                         "--overwrite"),
 ])
 def test_bad_input_stops_before_anything_is_written(tmp_path, monkeypatch, capsys, argv, message):
     import numpy as np
@@ -261,18 +284,15 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, monkeypatch, capsy
     (tmp_path / "p2g").mkdir()
     (tmp_path / "p2g/train.tsv").write_text("K AE T\tcat\nD AO G dog\n")
     (tmp_path / "p2g/valid.tsv").write_text("K AE T\tcat\n")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken/report.json").write_text("not json\n")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other/report.json").write_text('{"title": "another tool\'s report"}\n')
     before = sorted(tmp_path.rglob("*"))
     status = _main(argv)
     err = capsys.readouterr().err
     assert status == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
     assert sorted(tmp_path.rglob("*")) == before  # no reports/, no runs/
-
-
-def test_bad_data_from_the_command_line_is_one_line(tmp_path):
-    result = _report("--data-cnn", "missing.npz", cwd=tmp_path)
-    assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr == f"error: {tmp_path}/missing.npz: no such file or directory\n"
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_help_imports_no_tensorflow():

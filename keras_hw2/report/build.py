@@ -61,15 +61,20 @@ class Report:
 
 
 def check_out(out, settings: Settings, overwrite: bool = False) -> None:
-    """Refuse an `out` folder holding a report made with other settings (unless `overwrite`).
+    """Refuse an `out` that is not a folder, or holds a report made with other settings (unless `overwrite`).
 
     Raises:
-        InputError: the folder's report.json records other settings, or is unreadable.
+        InputError: `out` is a file, or its report.json records other settings or is unreadable.
     """
+    if Path(out).exists() and not Path(out).is_dir():
+        raise InputError(f"{out}: not a directory. Received: --out={out}")
     path = Path(out) / REPORT_JSON
     if overwrite or not path.is_file():
         return
-    stored = settings_of(path) or {}
+    try:
+        stored = settings_of(path)
+    except InputError as e:
+        raise InputError(f"{e}; pass --overwrite to replace it. Received: --out={out}") from None
     current = settings.as_dict()
     if stored != current:
         keys = sorted(key for key in set(stored) | set(current) if stored.get(key) != current.get(key))

@@ -19,7 +19,7 @@ FIGURES_DIR = "figures"  # inside the report folder
 
 
 def draw_figures(outcomes: dict, out) -> dict:
-    """Draw (or copy) every figure whose steps finished.
+    """Draw (or copy) every figure whose steps finished; other PNGs in ``out/figures/`` are removed.
 
     Args:
         outcomes: ``{step key: Outcome}``.
@@ -30,6 +30,8 @@ def draw_figures(outcomes: dict, out) -> dict:
     """
     directory = Path(out) / FIGURES_DIR
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.png"):  # from an earlier call (e.g. a step that failed this time)
+        stale.unlink()
     finished = {key: outcome for key, outcome in outcomes.items() if outcome.finished}
     figures = {"q1": [], "q2": [], "q3": []}
 

@@ -90,7 +90,12 @@ def write_report(out, header: dict, sections: list, outcomes: dict) -> Path:
     return out / REPORT_MD
 
 
+def settings_of(path) -> dict:
+    """The ``settings`` a report.json records (empty when it records none).
 
-def settings_of(path):
-    """The ``settings`` a report.json records (None when it records none)."""
-    return read_json(path).get("settings")
+    Raises:
+        InputError: the file is not valid JSON.
+    """
+    stored = read_json(path)
+    settings = stored.get("settings") if isinstance(stored, dict) else None
+    return settings if isinstance(settings, dict) else {}
