@@ -4,8 +4,8 @@ Writes ``<out>/report.md`` (one section per question; each table with our
 figure, the homework's published figure and the data each came from),
 ``<out>/report.json`` (every number) and ``<out>/figures/*.png``. Runs go to
 ``--runs-dir``; a second call reuses every finished step, and an interrupted
-one resumes where it stopped. ``--preset quick`` is a smoke run of about a
-minute on the embedded demo data; ``--preset full`` uses the homework's
+one resumes where it stopped. ``--preset quick`` is a smoke run of about 90
+CPU-seconds on the embedded demo data; ``--preset full`` uses the homework's
 settings (hours on a CPU). Without ``--data-cnn`` / ``--data-p2g`` the embedded
 data is used (the synthetic demo images, the cmudict corpus).
 """
@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m keras_hw2 report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESET_NAMES, default="quick",
-                        help="quick: a smoke run of about a minute (default); full: the homework's settings")
+                        help="quick: a smoke run of about 90 CPU-seconds (default); "
+                             "full: the homework's settings (hours)")
     parser.add_argument("--data-cnn", metavar="PATH",
                         help="the homework's Intel .npz or a Kaggle folder (default: the synthetic demo images)")
     parser.add_argument("--data-p2g", metavar="DIR",

@@ -1,4 +1,4 @@
-"""The report's two presets: ``quick`` (a smoke run in about a minute) and ``full`` (the homework's settings).
+"""The report's two presets: ``quick`` (a smoke run of about 90 CPU-seconds) and ``full`` (the homework's settings).
 
 Both run the same steps with the homework's fixed choices (`LEARNING_RATES`,
 `CNN_BATCH_SIZE`, `TOP_P`, `NUM_SAMPLES`, `NUM_BEAMS`); a preset only sets how
