@@ -1,4 +1,7 @@
-"""`python -m keras_hw2`: list the tasks and their verbs, or run one (`python -m keras_hw2 cnn predict --help`)."""
+"""`python -m keras_hw2`: list the tasks and their verbs, or run one (`python -m keras_hw2 cnn predict --help`).
+
+`python -m keras_hw2 report` reproduces the whole homework (`keras_hw2.report`).
+"""
 import importlib
 import sys
 
@@ -9,6 +12,7 @@ TASKS = {
     "p2g": "phoneme-to-grapheme seq2seq",
     "hopfield": "modern Hopfield networks: calculus check and retrieval demo",
 }
+COMMANDS = {"report": "reproducing the whole homework (report.md, report.json, figures)"}  # commands without verbs
 
 
 def verbs(task: str) -> dict:
@@ -18,11 +22,14 @@ def verbs(task: str) -> dict:
 
 def usage() -> str:
     lines = ["usage: python -m keras_hw2 <task> <verb> [options]   (= python -m keras_hw2.<task> <verb> ...)",
-             "       python -m keras_hw2 <task> <verb> --help", "", "tasks and their verbs:"]
+             "       python -m keras_hw2 <task> <verb> --help",
+             "       python -m keras_hw2 report [--preset quick|full] [options]",
+             "", "tasks and their verbs:"]
     for task, text in TASKS.items():
         lines.append(f"  {task:<9} {text}")
         lines += [f"    {verb:<9} {help}" for verb, help in verbs(task).items()]
-    lines += ["", "serving an export: python -m keras_hw2.serving {config,metadata,predict} --help"]
+    lines += ["", *[f"{text}: python -m keras_hw2 {command} --help" for command, text in COMMANDS.items()]]
+    lines += ["serving an export: python -m keras_hw2.serving {config,metadata,predict} --help"]
     return "\n".join(lines)
 
 
@@ -32,7 +39,7 @@ def main(argv=None) -> int:
         print(usage())
         return 0
     task, rest = argv[0], argv[1:]
-    if task not in TASKS:
+    if task not in TASKS and task not in COMMANDS:
         print(f"error: unknown command {task!r}; choose one of {', '.join(TASKS)}", file=sys.stderr)
         return 2
     return cli.run_main(importlib.import_module(f"keras_hw2.{task}.__main__").main, rest)

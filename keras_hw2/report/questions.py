@@ -1,0 +1,142 @@
+"""What each step of the report computes, through the tasks' own library functions.
+
+Each function takes the step's open run directory (`keras_hw2.runs.Run`) and
+returns a JSON-ready result (`keras_hw2.report.steps`):
+
+- Question 1: `hopfield_check` (`keras_hw2.hopfield.check.run_checks`) and
+  `hopfield_retrieval` (`keras_hw2.hopfield.demo.run_retrieval_demo`);
+- Question 2: `cnn_lr_search` (`tuners.cnn_lr.search_learning_rate`, keras-tuner)
+  and `cnn_train` (`keras_hw2.cnn.train.train_and_evaluate` into
+  ``runs/cnn/report-<model>-<digest>``, which resumes and is reused like any run);
+- Question 3: `p2g_train` (`keras_hw2.p2g.train.train_and_evaluate` into
+  ``runs/p2g/report-<name>-<digest>``) and `p2g_evaluate` (greedy and beam
+  search with `keras_hw2.p2g.evaluate.evaluate`, nucleus samples with
+  `keras_hw2.p2g.evaluate.sample` scored by `keras_hw2.p2g.metrics`, and an
+  attention heatmap with `keras_hw2.p2g.predict.write_attention_png`).
+"""
+import contextlib
+from dataclasses import asdict
+from pathlib import Path
+
+from keras_hw2.cnn import train as cnn_train_module
+from keras_hw2.cnn.models import MODELS, build_model, count_trainable_params
+from keras_hw2.hopfield.check import run_checks
+from keras_hw2.hopfield.demo import RetrieveConfig, load_patterns, run_retrieval_demo
+from keras_hw2.p2g import metrics
+from keras_hw2.p2g import train as p2g_train_module
+from keras_hw2.p2g.evaluate import evaluate, sample, spell
+from keras_hw2.p2g.predict import write_attention_png
+from keras_hw2.p2g.serving import Speller, load_checkpoint
+from keras_hw2.report.inputs import digest
+from keras_hw2.report.presets import NUM_BEAMS, NUM_SAMPLES, TOP_P
+from keras_hw2.runs import open_run, read_json, write_json
+from tuners.cnn_lr import SweepConfig, search_learning_rate
+
+CHECK_FILE = "check.json"
+SEARCH_LOG = "search.log"  # keras-tuner's own output, when it is not shown
+ATTENTION_PNG = "attention.png"
+
+
+def hopfield_check(run, seed: int, num_instances: int) -> dict:
+    """The calculus and CCCP check; ``{"figures", "passed", "all_passed"}``, also in ``check.json``."""
+    report = run_checks(seed=seed, num_instances=num_instances)
+    write_json(run.file(CHECK_FILE), report)
+    return report
+
+
+def hopfield_retrieval(run, config: RetrieveConfig, verbose=0) -> dict:
+    """The retrieval demo into the step's directory: accuracy per corruption, level and beta, and its PNGs
+    (``energy.png``, ``accuracy.png``)."""
+    return {"report": run_retrieval_demo(config, load_patterns(config), run, verbose=verbose)}
+
+
+def cnn_lr_search(run, sweep: SweepConfig, images, show_output: bool) -> dict:
+    """The keras-tuner grid search over the learning rates (resumes a partial search).
+
+    Returns:
+        ``{"summary"}`` (`tuners.cnn_lr.search_learning_rate`'s), ``"histories"``:
+        ``[{"lr", "history": per-epoch logs}]`` of every trial in the order they ran,
+        ``"project_dir"`` and ``"trained_epochs"``.
+    """
+    before = _trial_histories(sweep.project_dir)
+    if show_output:
+        summary = search_learning_rate(sweep, images)
+    else:
+        with open(run.file(SEARCH_LOG), "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+            summary = search_learning_rate(sweep, images)
+    histories = _trial_histories(sweep.project_dir)
+    lrs = {trial["trial_id"]: trial["lr"] for trial in summary["trials"]}
+    trained = sum(len(h.get("loss", [])) for trial_id, h in histories.items() if trial_id not in before)
+    return {"summary": summary, "project_dir": str(sweep.project_dir), "trained_epochs": trained,
+            "histories": [{"lr": lrs[trial_id], "history": history} for trial_id, history in histories.items()
+                          if trial_id in lrs]}
+
+
+def _trial_histories(project_dir) -> dict:
+    """``{trial id: history}`` of the trials of a search (``trial_<id>/history.json``, `tuners.cnn_lr`)."""
+    paths = sorted(Path(project_dir).glob("trial_*/history.json"), key=lambda path: int(path.parent.name[6:]))
+    return {path.parent.name.removeprefix("trial_"): read_json(path) for path in paths}
+
+
+def cnn_train(run, config, images, runs_dir, verbose=0) -> dict:
+    """Train one CNN (or reuse its finished run); its results, history and trainable-parameter count."""
+    name = f"report-{config.model}-{digest(asdict(config))}"
+    with open_run(cnn_train_module.TASK, config, name=name, root=runs_dir) as task_run:
+        before = _finished_epochs(task_run)
+        results = cnn_train_module.train_and_evaluate(config, task_run, images, verbose=verbose)
+        history = task_run.history
+    model = build_model(batch_norm=MODELS[config.model], dropout=config.dropout)
+    return {"run": str(task_run.path), "results": results, "history": history,
+            "params": count_trainable_params(model), "trained_epochs": results["epochs"] - before}
+
+
+def p2g_train(run, config, corpus, runs_dir, verbose=0) -> dict:
+    """Train one speller (or reuse its finished run); its results and history."""
+    name = f"report-{'attention' if config.use_attention else 'plain'}-{digest(asdict(config))}"
+    with open_run(p2g_train_module.TASK, config, name=name, root=runs_dir) as task_run:
+        before = _finished_epochs(task_run)
+        results = p2g_train_module.train_and_evaluate(config, task_run, corpus, verbose=verbose)
+        history = task_run.history
+    return {"run": str(task_run.path), "results": results, "history": history,
+            "trained_epochs": results["epochs"] - before}
+
+
+def _finished_epochs(task_run) -> int:
+    """Epochs a run holds already: all of them once finished, else those of its history."""
+    if (task_run.results or {}).get("status") == "finished":
+        return task_run.results["epochs"]
+    return len(task_run.history.get("epoch", []))
+
+
+def p2g_evaluate(run, checkpoint, pairs, seed: int, attention_words: int, verbose=0) -> dict:
+    """Score a trained speller on labelled words: greedy, nucleus (p = `TOP_P`, `NUM_SAMPLES` samples), beam.
+
+    Returns:
+        ``{"words", "greedy": {"cer", "wer"}, "nucleus": {"cer", "wer", "wer_at_k", "k", "p"}
+        (CER and WER of each word's first sample), "beam": {"cer", "wer", "num_beams"},
+        "examples": [{"phonemes", "reference", "greedy"}]}`` (the words of the heatmap), and
+        ``"attention_png"`` (a file in the step's directory) for a model with attention.
+    """
+    speller = Speller(load_checkpoint(checkpoint))
+    scores = evaluate(speller, pairs, beam=NUM_BEAMS, verbose=verbose)
+    phonemes = [pair.phonemes for pair in pairs]
+    references = [pair.spelling for pair in pairs]
+    drawn = sample(speller, phonemes, TOP_P, NUM_SAMPLES, seed=seed)["spellings"]
+    first = [samples[0] for samples in drawn]
+    result = {
+        "words": scores["words"],
+        "greedy": {"cer": scores["cer"], "wer": scores["wer"]},
+        "nucleus": {"p": TOP_P, "k": NUM_SAMPLES, "cer": metrics.character_error_rate(first, references),
+                    "wer": metrics.word_error_rate(first, references),
+                    "wer_at_k": metrics.word_error_rate_at_k(drawn, references)},
+        "beam": {"num_beams": NUM_BEAMS, "cer": scores["beam_cer"], "wer": scores["beam_wer"]},
+    }
+    shown = [pair for pair in pairs if 3 <= len(pair.phonemes.split()) <= 8][:attention_words] or pairs[:1]
+    greedy = spell(speller, [pair.phonemes for pair in shown])
+    result["examples"] = [{"phonemes": pair.phonemes, "reference": pair.spelling, "greedy": spelling}
+                          for pair, spelling in zip(shown, greedy)]
+    if speller.model.use_attention:
+        write_attention_png(speller, [pair.phonemes for pair in shown], greedy, run.file(ATTENTION_PNG))
+        result["attention_png"] = ATTENTION_PNG  # in the step's directory
+    return result
+

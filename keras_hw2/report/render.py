@@ -1,0 +1,101 @@
+"""report.md (GitHub-flavoured Markdown) and report.json: the same sections, tables and figures.
+
+report.json holds every number: the settings and preset, every step's outcome
+and full result, the published figures, and each table with its raw cells;
+report.md shows those tables with `format_cell` (4 significant digits, tiny
+numbers in scientific notation, thousands separators, "—" for none).
+"""
+import math
+from pathlib import Path
+
+from keras_hw2.report.published import PUBLISHED
+from keras_hw2.runs import read_json, write_json
+
+REPORT_MD = "report.md"
+REPORT_JSON = "report.json"
+NONE = "—"  # an empty cell
+
+
+def format_cell(value) -> str:
+    """One table cell as Markdown text: 4 significant digits, tiny numbers in scientific notation.
+
+    Example:
+    >>> [format_cell(v) for v in (5340742, 0.71374, 1.5e-17, 0.0, 1.0, 7265.4, None, True)]
+    ['5,340,742', '0.7137', '1.50e-17', '0', '1', '7,265', '—', 'yes']
+    >>> print(format_cell("max |x|"))
+    max \\|x\\|
+    """
+    if value is None:
+        return NONE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value == 0 or not math.isfinite(value):
+            return f"{value:g}"
+        if abs(value) < 1e-3:
+            return f"{value:.2e}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table) -> list:
+    """The lines of one `keras_hw2.report.tables.Table` in Markdown."""
+    lines = [f"### {table.title}", ""]
+    if table.caption:
+        lines += [table.caption, ""]
+    lines.append("| " + " | ".join(table.columns) + " |")
+    lines.append("|" + "|".join("---" for _ in table.columns) + "|")
+    lines += ["| " + " | ".join(format_cell(cell) for cell in row) + " |" for row in table.rows]
+    return lines + [""]
+
+
+def write_report(out, header: dict, sections: list, outcomes: dict) -> Path:
+    """Write report.md and report.json into `out`; returns the path of report.md.
+
+    Args:
+        out: the report folder.
+        header: ``{"title", "status", "command", "settings", "preset", "runs_dir", "data", "created",
+            "seconds", "notes": [lines]}``.
+        sections: the `keras_hw2.report.tables.Section`s, figures attached.
+        outcomes: ``{step key: Outcome}``.
+    """
+    out = Path(out)
+    lines = [f"# {header['title']}", "", *header["notes"], "",
+             "| setting | value |", "|---|---|",
+             f"| command | `{header['command']}` |",
+             f"| CNN data | {format_cell(header['data']['cnn'])} |",
+             f"| P2G data | {format_cell(header['data']['p2g'])} |",
+             f"| seed | {header['settings']['seed']} |",
+             f"| runs | `{header['runs_dir']}` |",
+             f"| made | {header['created']}, {header['seconds']:.0f} s, status {header['status']} |", ""]
+    for section in sections:
+        lines += [f"## {section.title}{'' if section.status == 'finished' else f' ({section.status})'}", ""]
+        notices = [f"> **Failed:** {format_cell(failure)}" for failure in section.failures]
+        notices += [f"> **Not run yet:** {title} (the report was interrupted; run the same command again to "
+                    "resume)" for title in section.missing]
+        if notices:
+            lines += [*[line for notice in notices for line in (notice, ">")][:-1], ""]
+        for table in section.tables:
+            lines += markdown_table(table)
+        for figure in section.figures:
+            lines += [f"![{figure['caption']}]({figure['file']})", f"*{figure['caption']}*", ""]
+    (out / REPORT_MD).write_text("\n".join(lines), encoding="utf-8")
+    write_json(out / REPORT_JSON, {
+        **header, "published": {key: {"value": value, "data": data} for key, (value, data) in PUBLISHED.items()},
+        "sections": [section.as_dict() for section in sections],
+        "steps": [outcome.as_dict() for outcome in outcomes.values()],  # in the order they ran
+    })
+    return out / REPORT_MD
+
+
+def settings_of(path) -> dict:
+    """The ``settings`` a report.json records (empty when it records none).
+
+    Raises:
+        InputError: the file is not valid JSON.
+    """
+    stored = read_json(path)
+    settings = stored.get("settings") if isinstance(stored, dict) else None
+    return settings if isinstance(settings, dict) else {}
