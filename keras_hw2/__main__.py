@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         return 0
     task, rest = argv[0], argv[1:]
     if task not in TASKS and task not in COMMANDS:
-        print(f"error: unknown command {task!r}; choose one of {', '.join(TASKS)}", file=sys.stderr)
+        print(f"error: unknown command {task!r}; choose one of {', '.join([*TASKS, *COMMANDS])}", file=sys.stderr)
         return 2
     return cli.run_main(importlib.import_module(f"keras_hw2.{task}.__main__").main, rest)
 
