@@ -167,7 +167,9 @@ def test_search_killed_between_trials_resumes_and_runs_every_trial_once(tiny_npz
     args = ["-m", "tuners.cnn_lr", "--data", str(tiny_npz), "--epochs", "1", "--batch-size", "8",
             "--learning-rates", ",".join(map(str, lrs)), "--directory", str(tmp_path / "tuner"), "--project-name", "lr"]
     first = _start(*args)
-    assert _kill_when(first, lambda: "0" in _ended_in_oracle(project)), \
+    # keras-tuner records a trial's end in oracle.json, then writes tuner0.json, whose presence makes the next
+    # run print "Reloading Tuner": kill once both are on disk
+    assert _kill_when(first, lambda: "0" in _ended_in_oracle(project) and (project / "tuner0.json").exists()), \
         "the search finished before it was killed"
     completed_before = sum(status == "COMPLETED" for status in _trial_statuses(project).values())
     assert 1 <= completed_before < len(lrs)
