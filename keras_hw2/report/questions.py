@@ -80,22 +80,24 @@ def _trial_histories(project_dir) -> dict:
 
 def cnn_train(run, config, images, runs_dir, verbose=0) -> dict:
     """Train one CNN (or reuse its finished run); its results, history and trainable-parameter count."""
-    name = f"report-{config.model}-{digest(asdict(config))}"
-    with open_run(cnn_train_module.TASK, config, name=name, root=runs_dir) as task_run:
-        before = _finished_epochs(task_run)
-        results = cnn_train_module.train_and_evaluate(config, task_run, images, verbose=verbose)
-        history = task_run.history
+    trained = _train(cnn_train_module, config.model, config, images, runs_dir, verbose)
     model = build_model(batch_norm=MODELS[config.model], dropout=config.dropout)
-    return {"run": str(task_run.path), "results": results, "history": history,
-            "params": count_trainable_params(model), "trained_epochs": results["epochs"] - before}
+    return {**trained, "params": count_trainable_params(model)}
 
 
 def p2g_train(run, config, corpus, runs_dir, verbose=0) -> dict:
     """Train one speller (or reuse its finished run); its results and history."""
-    name = f"report-{'attention' if config.use_attention else 'plain'}-{digest(asdict(config))}"
-    with open_run(p2g_train_module.TASK, config, name=name, root=runs_dir) as task_run:
+    label = "attention" if config.use_attention else "plain"
+    return _train(p2g_train_module, label, config, corpus, runs_dir, verbose)
+
+
+def _train(task_module, label: str, config, data, runs_dir, verbose) -> dict:
+    """``task_module.train_and_evaluate`` in the run named after `label` and the config's digest (a finished
+    run is reused); ``{"run", "results", "history", "trained_epochs"}``."""
+    name = f"report-{label}-{digest(asdict(config))}"
+    with open_run(task_module.TASK, config, name=name, root=runs_dir) as task_run:
         before = _finished_epochs(task_run)
-        results = p2g_train_module.train_and_evaluate(config, task_run, corpus, verbose=verbose)
+        results = task_module.train_and_evaluate(config, task_run, data, verbose=verbose)
         history = task_run.history
     return {"run": str(task_run.path), "results": results, "history": history,
             "trained_epochs": results["epochs"] - before}
