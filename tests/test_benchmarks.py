@@ -78,3 +78,37 @@ def test_unknown_group_is_bad_input(tmp_path, capsys):
     assert run_main(main, ["--only", "p2g,gpu", "--output-dir", str(tmp_path)]) == 2
     assert "Received: --only=p2g,gpu" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_gpu_check_says_there_is_no_gpu_and_exits_0(capsys):
+    import tensorflow as tf
+
+    from keras_hw2.benchmarks import gpu
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is visible: the checks would run")
+    assert run_main(gpu.main, []) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("devices: CPU:0 (no GPU visible)")
+    assert out[1] == "no GPU visible to TensorFlow: the GPU checks did not run"
+
+
+def test_hopfield_results_agree_on_one_device():
+    from keras_hw2.benchmarks import gpu
+    assert gpu.hopfield_difference("/CPU:0", "/CPU:0") == 0.0
+
+
+@pytest.mark.slow
+def test_gpu_checks_run_on_the_cpu_with_tiny_sizes():
+    from keras_hw2.benchmarks import gpu
+    from keras_hw2.p2g.train import load_corpus
+    corpus, _ = load_corpus(None)
+    corpus = {split: pairs[:128] for split, pairs in corpus.items()}
+    images, labels = gpu.cnn.demo_images(32)
+    rows, checks = gpu.run_checks("/CPU:0", 1, corpus, images, labels, decode_words=8)
+    mixed = ["cnn_baseline_training_mixed_float16", "cnn_batchnorm_training_mixed_float16"]
+    assert [r.name for r in rows] == ["cnn_baseline_training_float32", "cnn_batchnorm_training_float32",
+                                      *(mixed if checks["mixed_float16_trains"] else []),
+                                      "p2g_epoch_attention", "p2g_epoch_no_attention", "greedy_batch"]
+    assert {k: v for k, v in checks.items() if k != "mixed_float16_trains"} == {
+        "masks_right_padded": True, "cudnn_lstm_runs": None, "hopfield_max_difference": 0.0,
+        "hopfield_within_tolerance": True, "export_matches_cpu": True}

@@ -191,9 +191,9 @@ def environment() -> dict:
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
 
 
-def write_report(rows: list, directory, extra: Optional[dict] = None) -> Path:
-    """Write ``<directory>/<YYYY-MM-DD>-<host>.json`` (rows, environment, `extra`); returns its path."""
-    path = Path(directory) / f"{date.today().isoformat()}-{socket.gethostname()}.json"
+def write_report(rows: list, directory, extra: Optional[dict] = None, suffix: str = "") -> Path:
+    """Write ``<directory>/<YYYY-MM-DD>-<host><suffix>.json`` (rows, environment, `extra`); returns its path."""
+    path = Path(directory) / f"{date.today().isoformat()}-{socket.gethostname()}{suffix}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, {"environment": environment(), "rows": [row.to_json() for row in rows], **(extra or {})})
     return path
