@@ -68,7 +68,7 @@ def test_command_runs_the_chosen_rows_with_repeats(tmp_path, capsys):
     assert out.splitlines()[0].split()[:5] == ["measure", "unit", "min", "median", "max"]
     (path,) = tmp_path.glob("*.json")
     rows = json.loads(path.read_text())["rows"]
-    assert [r["name"] for r in rows] == ["greedy_batch", "nucleus_batch", "beam_batch"]
+    assert [r["name"] for r in rows] == ["greedy_batch", "greedy_batch_xla", "nucleus_batch", "beam_batch"]
     assert all(len(r["values"]) == 3 and r["min"] <= r["median"] <= r["max"] and r["min"] > 0 for r in rows)
     assert rows[0]["reference"] == 239.0 and rows[0]["target"] == 10_000
 

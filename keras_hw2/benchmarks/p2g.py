@@ -3,7 +3,7 @@
 - a training epoch with and without attention (default hyperparameters,
   batch 64), run by the training engine exactly as ``train`` runs it, after
   one untimed epoch that traces the step;
-- greedy, nucleus (p=0.8, 3 samples per word) and beam (5) decoding of 1,000
+- greedy (uncompiled and XLA), nucleus (p=0.8, 3 samples per word) and beam (5) decoding of 1,000
   words in one batch, strings in and strings out through `Speller`;
 - the p50 latency of one word, end to end, through `Speller` and through the
   exported SavedModel reloaded in this process.
@@ -75,17 +75,22 @@ def epoch_rows(corpus: dict, repeats: int, config: TrainConfig = None) -> tuple:
 
 
 def decode_rows(speller: Speller, phonemes: list, repeats: int) -> list:
-    """Greedy, nucleus and beam rows: all of `phonemes` (1,000 words) in one call, strings in and out."""
+    """Greedy (uncompiled and XLA), nucleus and beam rows: all of `phonemes` (1,000 words) in one call."""
     batch = tf.constant(phonemes)
     n = len(phonemes)
     p, samples, seed = tf.constant(NUCLEUS_P), tf.constant(NUCLEUS_SAMPLES), tf.constant(0, tf.int64)
     greedy = measure(lambda: speller.greedy(batch)["spellings"].numpy(), repeats)
+    compiled = Speller(speller.model, jit_compile=True)
+    greedy_xla = measure(lambda: compiled.greedy(batch)["spellings"].numpy(), repeats)
     nucleus = measure(lambda: speller.sample(batch, p, samples, seed)["spellings"].numpy(), repeats)
     beam = measure(lambda: speller.beam_search(batch, NUM_BEAMS, 1.0)["spellings"].numpy(), repeats)
     return [
         timing_row("greedy_batch", f"greedy decoding, {n:,} words in a batch", greedy, n, "words/s", True,
                    reference=REFERENCE["greedy_words_per_s"], target=TARGET["greedy_words_per_s"],
                    target_on_value=True),
+        timing_row("greedy_batch_xla", f"greedy decoding, XLA (Speller(jit_compile=True)), {n:,} words", greedy_xla,
+                   n, "words/s", True, reference=REFERENCE["greedy_words_per_s"],
+                   target=TARGET["greedy_words_per_s"], target_on_value=True),
         timing_row("nucleus_batch", f"nucleus p={NUCLEUS_P} k={NUCLEUS_SAMPLES}, {n:,} words in a batch", nucleus,
                    n * NUCLEUS_SAMPLES, "samples/s", True, target=TARGET["nucleus_samples_per_s"]),
         timing_row("beam_batch", f"beam {NUM_BEAMS}, {n:,} words in a batch", beam, n, "words/s", True,
@@ -114,9 +119,12 @@ def latency_row(name: str, description: str, call, phonemes: list, repeats: int)
 
 
 def one_word_rows(speller: Speller, phonemes: list, repeats: int) -> list:
-    """p50 latency of one word through `Speller.greedy` and through the reloaded export."""
+    """p50 latency of one word through `Speller.greedy` (uncompiled and XLA) and through the reloaded export."""
+    compiled = Speller(speller.model, jit_compile=True)
     rows = [latency_row("one_word_speller", "one word through Speller, p50", lambda w: (
-        speller.greedy(tf.constant([w]))["spellings"].numpy()), phonemes, repeats)]
+        speller.greedy(tf.constant([w]))["spellings"].numpy()), phonemes, repeats),
+            latency_row("one_word_speller_xla", "one word through Speller(jit_compile=True), p50", lambda w: (
+                compiled.greedy(tf.constant([w]))["spellings"].numpy()), phonemes, repeats)]
     with tempfile.TemporaryDirectory() as root:
         export_dir = export_speller(speller.model, "p2g", root=root)
         serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
