@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", default=",".join(GROUPS),
                         help="comma-separated groups of rows to run (default: all): "
                              + "; ".join(f"{name}: {text}" for name, text in GROUPS.items()))
+    parser.add_argument("--jit-compile", action="store_true",
+                        help="XLA-compile the training steps of the epoch rows (a lever; training's default is off)")
+    parser.add_argument("--sort-window", type=cli.integer("--sort-window", minimum=0),
+                        help="P2G length bucketing for the epoch rows (default: TrainConfig's, 20; 0 = plain shuffle)")
+    for kind in ("intra", "inter"):
+        parser.add_argument(f"--{kind}-op-threads", type=cli.integer(f"--{kind}-op-threads", minimum=1),
+                            help=f"TensorFlow's {kind}-op thread pool size (default: TensorFlow's choice)")
     parser.add_argument("--output-dir", default="benchmarks", help="where the JSON goes (default benchmarks/)")
     parser.add_argument("--quick", action="store_true",
                         help=f"tiny sizes and models (units 16), for a smoke test; the figures mean nothing: {QUICK}")
@@ -61,10 +68,16 @@ def main(argv=None) -> int:
         if path and not Path(path).exists():
             raise InputError(f"{path}: no such file or directory. Received: {flag}={path}")
     cli.start_tensorflow()
+    import tensorflow as tf
+    if args.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+    if args.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     from keras_hw2.benchmarks import harness
     sizes = QUICK if args.quick else FULL
     load_before = harness.load_average()
-    rows, extra = [], {"load_average_before": load_before, "quick": args.quick}
+    rows, extra = [], {"load_average_before": load_before, "quick": args.quick, "jit_compile": args.jit_compile,
+                       "sort_window": args.sort_window}
     if {"p2g-epoch", "p2g-decode", "p2g-latency"} & set(groups):
         rows += _p2g_rows(args, sizes, groups)
     if {"cnn", "cnn-profile"} & set(groups):
@@ -92,10 +105,12 @@ def _p2g_rows(args, sizes: dict, groups: list) -> list:
     from keras_hw2.p2g.train import TrainConfig, build_model, load_corpus
     corpus, announcement = load_corpus(args.p2g_data)
     print(announcement, file=sys.stderr)
-    config = TrainConfig()
+    options = {"jit_compile": args.jit_compile, **({} if args.sort_window is None else
+                                                   {"sort_window": args.sort_window})}
+    config = TrainConfig(**options)
     if args.quick:
         corpus = {split: pairs[:sizes["p2g_words"]] for split, pairs in corpus.items()}
-        config = TrainConfig(units=16)
+        config = TrainConfig(units=16, **options)
     rows = []
     if "p2g-epoch" in groups:
         rows, model = p2g.epoch_rows(corpus, args.repeats, config)
@@ -116,10 +131,12 @@ def _cnn_rows(args, sizes: dict, groups: list) -> tuple:
     from keras_hw2.benchmarks.profile import format_op_times
     from keras_hw2.cnn.models import MODELS
     images, labels = cnn.demo_images(sizes["cnn_images"])
-    rows = cnn.training_rows(images, labels, args.repeats) if "cnn" in groups else []
+    from keras_hw2.cnn.train import TrainConfig
+    config = TrainConfig(jit_compile=args.jit_compile)
+    rows = cnn.training_rows(images, labels, args.repeats, config) if "cnn" in groups else []
     profiles = []
     for model_name in MODELS if "cnn-profile" in groups else ():
-        times = cnn.profile_step(model_name, images, labels, steps=sizes["profile_steps"])
+        times = cnn.profile_step(model_name, images, labels, steps=sizes["profile_steps"], config=config)
         print(f"profile of a CNN {model_name} training step (batch 8): {format_op_times(times, top=8)}",
               file=sys.stderr)
         profiles.append(times)
