@@ -115,7 +115,8 @@ def _p2g_rows(args, sizes: dict, groups: list) -> list:
     if "p2g-epoch" in groups:
         rows, model = p2g.epoch_rows(corpus, args.repeats, config)
     else:
-        model = build_model(TrainConfig(**{**vars(config), "use_attention": True}), *build_vocabularies(corpus["train"]))
+        attention = TrainConfig(**{**vars(config), "use_attention": True})
+        model = build_model(attention, *build_vocabularies(corpus["train"]))
     speller = Speller(model)
     phonemes = [pair.phonemes for pair in corpus["valid"]]
     if "p2g-decode" in groups:

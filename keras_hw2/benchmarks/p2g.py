@@ -65,9 +65,9 @@ def epoch_rows(corpus: dict, repeats: int, config: TrainConfig = None) -> tuple:
         run_epoch, trained = _epoch_runner(TrainConfig(**{**vars(config), "use_attention": use_attention}), corpus)
         timing = measure(run_epoch, repeats)
         key = "attention" if use_attention else "no_attention"
-        rows.append(timing_row(f"p2g_epoch_{key}", f"P2G epoch, {key.replace('_', ' ')} (s)", timing, 1.0, "s",
-                               higher_is_better=False, reference=REFERENCE[f"epoch_{key}_s"],
-                               target=TARGET["epoch_ratio"],
+        description = f"P2G epoch, {key.replace('_', ' ')}, {len(corpus['train']):,} words"
+        rows.append(timing_row(f"p2g_epoch_{key}", description, timing, 1.0, "s", higher_is_better=False,
+                               reference=REFERENCE[f"epoch_{key}_s"], target=TARGET["epoch_ratio"],
                                details={"words": len(corpus["train"]), "batch_size": config.batch_size,
                                         "sort_window": config.sort_window}))
         model = trained if use_attention else model
