@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow clean
+.PHONY: run test test-slow bench bench-gpu clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,15 @@ test: $(STAMP)  ## the default suite (short forms of every end-to-end run)
 
 test-slow: $(STAMP)  ## only the long runs marked `slow`
 	$(PY) -m pytest -m slow
+
+# The reference P2G figures are for the homework's 10,000 words: used when present (else the embedded cmudict).
+P2G_DATA ?= ../shared/data/p2g
+
+bench: $(STAMP)  ## issue 12's CPU benchmarks vs the PyTorch reference: table + benchmarks/<date>-<host>.json
+	$(PY) -m keras_hw2.benchmarks $(if $(wildcard $(P2G_DATA)/train.tsv),--p2g-data $(P2G_DATA)) $(BENCH_ARGS)
+
+bench-gpu: $(STAMP)  ## issue 12's GPU checks (says so and exits 0 where no GPU is visible)
+	$(PY) tools/gpu_check.py $(if $(wildcard $(P2G_DATA)/train.tsv),--p2g-data $(P2G_DATA)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

@@ -75,3 +75,33 @@ def test_cmudict_corpus_splits_are_disjoint_sized_and_stressless():
     assert 7000 < len(corpus["train"]) < 9000 and 900 < len(corpus["valid"]) < 1100
     assert not any(ch.isdigit() for p in corpus["train"] for ch in p.phonemes)
     assert all(p.spelling == p.spelling.lower() for p in corpus["valid"])
+
+
+def test_length_sorted_order_is_a_seeded_permutation_of_length_similar_batches():
+    lengths = np.random.default_rng(1).integers(1, 30, size=103)
+    order = data.length_sorted_order(lengths, batch_size=8, sort_window=4, seed=3)
+    assert sorted(order.tolist()) == list(range(103))
+    assert order.tolist() == data.length_sorted_order(lengths, 8, 4, seed=3).tolist()
+    assert order.tolist() != data.length_sorted_order(lengths, 8, 4, seed=4).tolist()
+    plain = data.length_sorted_order(lengths, batch_size=8, sort_window=1, seed=3)
+
+    def padding(indices):  # padded positions over the full batches
+        batches = np.asarray(lengths)[indices[:96]].reshape(12, 8)
+        return int((batches.max(axis=1, keepdims=True) - batches).sum())
+
+    assert padding(order) < padding(plain)
+
+
+def test_sorted_dataset_holds_every_word_once_padded_to_its_batch():
+    pairs = [data.Pair(" ".join("k" * n), "c" * n) for n in (1, 7, 2, 6, 3, 5, 4, 8)]
+    source, target = data.build_vocabularies(pairs)
+    batches = list(data.make_dataset(pairs, source, target, batch_size=2, shuffle=True, seed=0, sort_window=4))
+    lengths = [sorted(int(n) for n in _phoneme_counts(src)) for (src, _), _ in batches]
+    assert sorted(n for batch in lengths for n in batch) == list(range(1, 9))
+    assert all(batch[1] - batch[0] == 1 for batch in lengths)  # neighbours in length share a batch
+    assert all(src.shape[1] == max(n) for ((src, _), _), n in zip(batches, lengths))
+
+
+def _phoneme_counts(source_ids):
+    """Phonemes per word of a ``(batch_size, S)`` id batch."""
+    return np.count_nonzero(source_ids.numpy(), axis=1)

@@ -9,6 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from keras_hw2.errors import InputError
@@ -88,16 +89,68 @@ def encode_phonemes(phonemes, vocab: Vocabulary):
     return vocab.lookup(split_phonemes(phonemes)).to_tensor()
 
 
+def length_sorted_order(lengths, batch_size: int, sort_window: int, seed: int) -> np.ndarray:
+    """A seeded shuffle of ``range(len(lengths))`` whose batches hold words of similar length.
+
+    1. Shuffle every index (``np.random.default_rng(seed)``).
+    2. Cut the shuffle into windows of ``sort_window * batch_size`` words and
+       sort each window by length (stable), so each batch pads to a length
+       close to its words' own.
+    3. Cut into batches and shuffle the order of the full batches; a last,
+       partial batch stays last.
+
+    Args:
+        lengths: one length per word (e.g. phonemes + characters).
+        batch_size: words per batch.
+        sort_window: batches sorted together; 1 keeps each batch's words as
+            the shuffle drew them (only their order within the batch changes).
+        seed: the shuffling seed.
+
+    Returns:
+        ``(len(lengths),)`` int64 indices; consecutive runs of `batch_size` are the batches.
+
+    Example:
+    >>> order = length_sorted_order([1, 9, 2, 8, 3, 7], batch_size=2, sort_window=3, seed=0)
+    >>> sorted(tuple(sorted([1, 9, 2, 8, 3, 7][i] for i in order[k:k + 2])) for k in (0, 2, 4))
+    [(1, 2), (3, 7), (8, 9)]
+    """
+    rng = np.random.default_rng(seed)
+    lengths = np.asarray(lengths)
+    order = rng.permutation(len(lengths))
+    window = sort_window * batch_size
+    for start in range(0, len(order), window):
+        part = order[start:start + window]
+        order[start:start + window] = part[np.argsort(lengths[part], kind="stable")]
+    num_full = len(order) // batch_size
+    batches = order[:num_full * batch_size].reshape(num_full, batch_size)[rng.permutation(num_full)]
+    return np.concatenate([batches.reshape(-1), order[num_full * batch_size:]])
+
+
 def make_dataset(pairs, source_vocab: Vocabulary, target_vocab: Vocabulary, batch_size: int,
-                 shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+                 shuffle: bool = False, seed: int = 0, sort_window: int = 0) -> tf.data.Dataset:
     """Teacher-forcing batches ``((source_ids, decoder_inputs), decoder_targets)``.
 
     Shapes ``(batch_size, S)``, ``(batch_size, T)``, ``(batch_size, T)``, int32,
-    PAD=0-padded; decoder inputs are SOS + characters, targets characters + EOS.
-    Tokenising and lookup happen inside the pipeline, on whole batches.
+    PAD=0-padded to the batch's longest word; decoder inputs are SOS +
+    characters, targets characters + EOS. Tokenising and lookup happen inside
+    the pipeline, on whole batches.
+
+    Args:
+        pairs: the words (`Pair`).
+        source_vocab: the phoneme vocabulary.
+        target_vocab: the character vocabulary.
+        batch_size: words per batch.
+        shuffle: shuffle with `seed` (a new order on every pass when `sort_window` is 0).
+        seed: the shuffling seed.
+        sort_window: with `shuffle`, > 0 batches words of similar length
+            together (`length_sorted_order`), which pads far less; 0: plain
+            shuffling (``tf.data``).
     """
+    if shuffle and sort_window:
+        lengths = [len(p.phonemes.split()) + len(p.spelling) for p in pairs]
+        pairs = [pairs[i] for i in length_sorted_order(lengths, batch_size, sort_window, seed)]
     ds = tf.data.Dataset.from_tensor_slices(([p.phonemes for p in pairs], [p.spelling for p in pairs]))
-    if shuffle:
+    if shuffle and not sort_window:
         ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
 
     def encode(phonemes, spellings):

@@ -9,6 +9,9 @@ Every step is a TensorFlow op, so the export runs exactly what the CLI runs:
 3. look the symbols up (`Vocabulary.table`; unknown symbols -> UNK) and pad
    them to ids ``(batch_size, S)``, S >= 1 (an empty string is one PAD);
 4. decode with a sampler (`Seq2Seq.generate`; spellings stop at `MAX_LENGTH`);
+   with ``jit_compile=True``, greedy decoding is one XLA computation, the
+   source ids padded (masked) to a multiple of `SOURCE_BUCKET` columns so it
+   compiles once per batch size and bucket;
 5. join the target characters back into strings (special tokens dropped).
 
 The decoding arguments are checked in the graph (`tf.debugging.Assert`), so a
@@ -24,6 +27,7 @@ from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.vocab import SOS, UNK
 
 MAX_BEAMS = 64  # most hypotheses per word a beam search may keep
+SOURCE_BUCKET = 8  # with jit_compile, source lengths are padded to a multiple of this (one XLA program per bucket)
 MAX_SAMPLES = 100  # most nucleus samples per word
 
 PHONEMES = tf.TensorSpec([None], tf.string, name="phonemes")
@@ -39,10 +43,21 @@ class Speller:
 
     `greedy`, `sample` and `beam_search` are `tf.function`s with fixed input
     signatures (the SavedModel's ``serving_default``, ``nucleus`` and
-    ``beam_search``); they take tensors or Python values.
+    ``beam_search``); they take tensors or Python values. Keep a reference to
+    the `Speller` while calling them (a `tf.function` method holds its
+    instance weakly).
 
     Args:
         model: a trained `Seq2Seq` (its vocabularies come with it).
+        jit_compile: XLA-compile greedy decoding (encoder and the whole
+            decoding loop), which removes the per-op overhead of the loop's
+            small ops: ~4x faster one word at a time on a 2-core CPU, after a
+            compilation of a few seconds per batch size and source bucket (so
+            it pays in a long-lived process, not for one `predict`).
+            Nucleus and beam search stay uncompiled (their number of rows per
+            word is a run-time tensor, which XLA cannot shape). Exports keep
+            the uncompiled graph (TF Serving runs XLA on CPU only behind
+            ``--xla_cpu_compilation_enabled``).
 
     Example:
     >>> tokens = ["<pad>", "<sos>", "<eos>", "<unk>", "k", "æ", "t"]
@@ -55,11 +70,14 @@ class Speller:
     TensorShape([1])
     """
 
-    def __init__(self, model: Seq2Seq):
+    def __init__(self, model: Seq2Seq, jit_compile: bool = False):
         self.model = model
         self.source_table = model.source_vocabulary.table
         self.target_tokens = tf.constant(model.target_vocabulary.tokens)
         self.tokenizer = tensorflow_text.WhitespaceTokenizer()
+        self.jit_compile = jit_compile
+        self._greedy_ids = tf.function(self._generate_greedy, jit_compile=True) if jit_compile \
+            else self._generate_greedy
 
     def encode(self, phonemes):
         """``(batch_size,)`` UTF-8 phoneme strings -> ``(batch_size, S)`` int32 ids, S >= 1 (steps 1-3)."""
@@ -75,8 +93,14 @@ class Speller:
     @tf.function(input_signature=[PHONEMES])
     def greedy(self, phonemes):
         """Greedy spellings ``(batch_size,)`` string and their log-probabilities ``(batch_size,)`` float32."""
-        tokens, log_probs = self.model.generate(self.encode(phonemes), decoding.GreedySampler())
+        source_ids = self.encode(phonemes)
+        if self.jit_compile:
+            source_ids = tf.pad(source_ids, [[0, 0], [0, -tf.shape(source_ids)[1] % SOURCE_BUCKET]])
+        tokens, log_probs = self._greedy_ids(source_ids)
         return {"spellings": self.detokenize(tokens), "log_probs": log_probs}
+
+    def _generate_greedy(self, source_ids):
+        return self.model.generate(source_ids, decoding.GreedySampler())
 
     @tf.function(input_signature=[PHONEMES, P, NUM_SAMPLES, SEED])
     def sample(self, phonemes, p, num_samples, seed):

@@ -39,6 +39,7 @@ class TrainConfig:
     dropout: float = 0.3  # homework
     learning_rate: float = 0.003  # Adam (homework)
     batch_size: int = 64  # global batch (homework)
+    sort_window: int = 20  # batches of words sorted by length together: less padding (0: plain shuffle)
     epochs: int = 20  # homework
     seed: int = 0  # weights, dropout and shuffling
     deterministic: bool = False  # also make TensorFlow ops deterministic
@@ -47,7 +48,7 @@ class TrainConfig:
 
     def __post_init__(self):
         validate(self, {**TRAINING_RULES, "data": OptionalPath(), "use_attention": Flag(), "tie_embeddings": Flag(),
-                        "units": Integer(minimum=2, even=True)},
+                        "units": Integer(minimum=2, even=True), "sort_window": Integer(minimum=0)},
                  flags={"use_attention": "--attention", "tie_embeddings": "--untie-embeddings"})
 
 
@@ -147,7 +148,7 @@ def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[Corpus] = N
             build_model=lambda: build_model(config, source, target),
             loss=token_loss, loss_weights=is_token,
             train_data=lambda seed: make_dataset(corpus["train"], source, target, config.batch_size, shuffle=True,
-                                                 seed=seed),
+                                                 seed=seed, sort_window=config.sort_window),
             validation_data=make_dataset(corpus["valid"], source, target, config.batch_size),
             monitor="val_cer", mode="min",
             callbacks=lambda model: [SpellingMetrics(corpus["valid"], Speller(model))],
