@@ -112,6 +112,7 @@ P2G = ["train", "--data-dir", "data/p2g", "--runs-dir", "a/runs"]
     ("p2g", [*P2G, "--batch-size", "0"], {}, "--batch-size must be an integer >= 1. Received: --batch-size=0"),
     ("p2g", [*P2G, "--dropout", "-0.5"], {}, "--dropout must be a finite number in [0, 1). Received: --dropout=-0.5"),
     ("p2g", [*P2G, "--units", "7"], {}, "--units must be an even integer >= 2"),
+    ("p2g", [*P2G, "--sort-window", "-1"], {}, "--sort-window must be an integer >= 0. Received: --sort-window=-1"),
     ("p2g", [*P2G, "--run-name", "../../escaped"], {}, "Received: --run-name='../../escaped'"),
     ("p2g", [*P2G, "--run-name", ""], {}, "Received: --run-name=''"),
     ("p2g", [*P2G, "--strategy", "multiworker"], {}, NO_TF_CONFIG),

@@ -99,7 +99,7 @@ def test_argument_errors_are_one_line(capsys):
         cnn_cli.build_parser().parse_args(["predict", "--run", "R", "a.jpg", "--top-k", "x"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == ("error: python -m keras_hw2.cnn predict: --top-k must be an integer >= 1. "
-                                       "Received: --top-k=x (see --help)\n")
+                                       "Received: --top-k='x' (see --help)\n")
     with pytest.raises(SystemExit):
         p2g_cli.build_parser().parse_args(["export"])
     assert capsys.readouterr().err == ("error: python -m keras_hw2.p2g export: one of the arguments --run is "

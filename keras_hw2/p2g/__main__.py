@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--attention", action="store_true", help="Bahdanau attention")
     train.add_argument("--untie-embeddings", action="store_true", help="own output projection, not tied")
     train.add_argument("--units", type=int, help="hidden size, even (default 128)")
+    train.add_argument("--sort-window", type=int,
+                       help="batches whose words are drawn together and sorted by length, so each batch pads "
+                            "little (default 20; 0: plain shuffling)")
     train.add_argument("--dropout", type=float, help="dropout rate (default 0.3)")
     train.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.003)")
     train.add_argument("--batch-size", type=int, help="global batch size (default 64)")
@@ -99,7 +102,7 @@ def _train(args) -> int:
     from keras_hw2.runs import check_run_name, open_run
 
     options = {name: getattr(args, name) for name in ("units", "dropout", "learning_rate", "batch_size", "epochs",
-                                                       "strategy") if getattr(args, name) is not None}
+                                                       "strategy", "sort_window") if getattr(args, name) is not None}
     config = TrainConfig(data=args.data, use_attention=args.attention, tie_embeddings=not args.untie_embeddings,
                          seed=args.seed, deterministic=args.deterministic, jit_compile=args.jit_compile, **options)
     check_run_name(args.run_name)

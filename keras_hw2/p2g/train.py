@@ -15,8 +15,8 @@ import keras
 import tensorflow as tf
 
 from keras_hw2 import training
-from keras_hw2.errors import InputError
 from keras_hw2.checks import Flag, Integer, OptionalPath, validate
+from keras_hw2.errors import InputError
 from keras_hw2.hparams import TRAINING_RULES
 from keras_hw2.p2g import cmudict_corpus, metrics
 from keras_hw2.p2g.data import build_vocabularies, make_dataset, read_tsv
