@@ -301,17 +301,20 @@ class _Trainer:
         return tf.cast(self.task.loss_weights(y_true), tf.float32)
 
     def _weighted_sums(self, y_true, y_pred) -> dict:
-        values = self.task.loss(y_true, y_pred)
-        weights = tf.cast(self._weights(y_true), values.dtype)
+        """Sums over the batch in float32, whatever the model computes in (``mixed_float16`` included)."""
+        values = tf.cast(self.task.loss(y_true, y_pred), "float32")
+        weights = tf.cast(self._weights(y_true), "float32")
         sums = {"weight": tf.reduce_sum(weights), "loss": tf.reduce_sum(values * weights)}
         for name, metric in self.task.metrics.items():
-            sums[name] = tf.reduce_sum(tf.cast(metric(y_true, y_pred), values.dtype) * weights)
+            sums[name] = tf.reduce_sum(tf.cast(metric(y_true, y_pred), "float32") * weights)
         return sums
 
     def _compute_gradients(self, x, y, global_weight):
         with tf.GradientTape() as tape:
             sums = self._weighted_sums(y, self.model(x, training=True))
-            loss = sums["loss"] / global_weight
+            # under mixed_float16, `compile` wraps the optimizer in a LossScaleOptimizer: scale the loss here,
+            # its apply_gradients unscales (Optimizer.scale_loss is the identity otherwise)
+            loss = self.model.optimizer.scale_loss(sums["loss"] / global_weight)
         return tape.gradient(loss, self.model.trainable_variables), sums
 
     def _train_replica(self, x, y):

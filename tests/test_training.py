@@ -269,3 +269,20 @@ def test_the_optimizers_weight_average_is_validated_checkpointed_and_kept_across
     for h in histories:
         del h["epoch_seconds"]
     assert histories[0] == histories[1]  # the validation figures after the resume come from the same average
+
+
+def test_mixed_float16_trains_with_a_scaled_loss_and_float32_sums(run_root):
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        run = runs.open_run("tiny", Config(epochs=2), name="mixed", root=run_root)
+        with run:
+            training.train(Config(epochs=2), run, make_task(Config(epochs=2), Recorder()), verbose=0)
+        model = keras.saving.load_model(run.file(runs.CHECKPOINT_FILE), compile=True)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)  # compile wrapped it
+    assert model.layers[0].compute_dtype == "float16"
+    history = run.history
+    assert len(history["loss"]) == 2 and all(math.isfinite(value) for value in history["loss"] + history["val_loss"])
+    assert history["loss"][1] < history["loss"][0]
