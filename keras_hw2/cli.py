@@ -25,7 +25,7 @@ from keras_hw2.errors import InputError
 #   Real errors still arrive as Python exceptions; TF_CPP_MIN_LOG_LEVEL=0 shows every line.
 # - TF_ENABLE_ONEDNN_OPTS=1: TensorFlow turns its oneDNN CPU kernels on by default only on
 #   some Intel CPUs; on the project's 2-core AMD machine they train the CNNs about 2.3x
-#   faster (tools/bench_cnn.py).
+#   faster (docs/performance.md).
 TENSORFLOW_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "1"}
 
 # Lines TensorFlow's libraries print while loading, before absl logging is initialised.

@@ -57,7 +57,7 @@ class TrainConfig:
     deterministic: bool = False  # also make TensorFlow ops deterministic
     val_fraction: float = 0.1  # validation share of seg_train (folder data only)
     strategy: str = "default"  # tf.distribute strategy (keras_hw2.distribute)
-    jit_compile: bool = False  # XLA: 4-8x slower to train on 2 CPU cores (tools/bench_cnn.py)
+    jit_compile: bool = False  # XLA: about 6x slower to train on 2 CPU cores (docs/performance.md)
     weight_averaging: bool = True  # validate and keep the SGD weights' moving average (issue 15); False: as trained
 
     def __post_init__(self):
