@@ -100,6 +100,7 @@ def distributed_search(tmp_path_factory):
     return done, tmp / "tuner" / "lr", tmp / "logs", time.monotonic() - start
 
 
+@pytest.mark.slow  # three processes run a whole search (~40 s); `make test-slow`
 def test_chief_and_two_workers_run_every_trial_exactly_once(distributed_search):
     done, project, logs, seconds = distributed_search
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -117,6 +118,7 @@ def test_chief_and_two_workers_run_every_trial_exactly_once(distributed_search):
     assert fits["chief"] == 0 and fits["tuner0"] + fits["tuner1"] == 4
 
 
+@pytest.mark.slow  # three processes run a whole search (~40 s); `make test-slow`
 def test_the_chief_reports_the_best_trial(distributed_search):
     done, project, _, _ = distributed_search
     best_score = max(json.loads((project / f"trial_{i}" / "trial.json").read_text())["score"] for i in "0123")

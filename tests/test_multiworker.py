@@ -154,6 +154,7 @@ def _epochs_done(history):
         return 0
 
 
+@pytest.mark.slow  # two trainings, one killed, then a resume (~40 s); `make test-slow`
 def test_killing_one_worker_stops_the_other_and_the_same_command_resumes(data, tmp_path):
     _, npz, _ = data
     epochs = 2
