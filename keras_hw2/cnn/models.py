@@ -128,8 +128,7 @@ def nll_loss(y_true, log_probabilities):
     return -tf.gather(log_probabilities, y_true, axis=1, batch_dims=1)
 
 
-def compile_model(model: keras.Model, lr: float, jit_compile=False, steps_per_execution: int = 1,
-                  ema_momentum=None) -> keras.Model:
+def compile_model(model: keras.Model, lr: float, jit_compile=False, ema_momentum=None) -> keras.Model:
     """Compile with plain SGD (no momentum), `nll_loss` and an ``accuracy`` metric; returns `model`.
 
     With `ema_momentum` the optimizer also keeps an exponential moving average
@@ -144,7 +143,7 @@ def compile_model(model: keras.Model, lr: float, jit_compile=False, steps_per_ex
                                      ema_momentum=0.99 if ema_momentum is None else ema_momentum)
     model.compile(optimizer=optimizer, loss=nll_loss,
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                  jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+                  jit_compile=jit_compile)
     return model
 
 
