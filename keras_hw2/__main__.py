@@ -46,5 +46,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    cli.set_tensorflow_environment()
-    sys.exit(main())
+    cli.entry_point(main)

@@ -183,6 +183,8 @@ def verbosity(args) -> object:
 def run_main(main, argv=None) -> int:
     """Call `main(argv)`; turn an `InputError` into one line on stderr and exit status 2.
 
+    Output cut short by its reader (a closed pipe) ends quietly with exit status 1.
+
     Ctrl-C (`KeyboardInterrupt`) ends with one line, ``interrupted: <where>``, and
     exit status 130; code that knows where a run can be resumed raises
     ``KeyboardInterrupt("at epoch N; re-run the same command to resume")``.
@@ -195,6 +197,11 @@ def run_main(main, argv=None) -> int:
     except KeyboardInterrupt as e:
         print(f"interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of our output went away (`... | head`): stop quietly, as Unix tools do; stdout now goes
+        # nowhere, so that flushing it at exit raises nothing more (the recipe of Python's `signal` docs)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def entry_point(main) -> None:

@@ -190,3 +190,12 @@ def test_progress_goes_to_stderr_and_is_silent_when_quiet(capsys):
     quiet = Progress(3, "word", verbose=0)
     quiet.add(3)
     assert capsys.readouterr() == ("", "")
+
+
+def test_output_cut_short_by_a_closed_pipe_ends_quietly(python):
+    # `python -m keras_hw2 | head -1` closes the pipe while the usage is written: no traceback, exit status 1
+    code = ("import sys\nfrom keras_hw2 import cli\n"
+            "def main(argv):\n    print('partial output')\n    raise BrokenPipeError(32, 'Broken pipe')\n"
+            "sys.exit(cli.run_main(main))")
+    result = python("-c", code)
+    assert (result.returncode, result.stderr) == (1, "")
