@@ -153,10 +153,8 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
     set_seed(config.seed, config.deterministic)
     task = make_task()
     verbose = resolve_verbose(verbose)
-    with strategy.scope():
-        model = task.build_model()
-        model.optimizer.build(model.trainable_variables)
-    trainer = _Trainer(strategy, model, task, config.jit_compile)
+    trainer = _new_trainer(strategy, task, config.jit_compile)
+    model = trainer.model
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(state=state_variables(epoch, model)),
                                          str(run.file(RESUME_DIR)), max_to_keep=1)
@@ -222,18 +220,28 @@ def _cardinality(dataset: tf.data.Dataset):
     return steps if steps >= 0 else None
 
 
+def build_trainer(config, task: Task) -> "Trainer":
+    """The engine's `Trainer` of `task` under `config` (``strategy``, ``seed``, ``deterministic``,
+    ``jit_compile``), its model built and its optimizer's variables created: what `train` steps, without a run
+    directory, callbacks or validation. Benchmarks time ``build_trainer(config, task).train_epoch(seed)``."""
+    strategy = distribute.get_strategy(config.strategy)
+    set_seed(config.seed, config.deterministic)
+    return _new_trainer(strategy, task, config.jit_compile)
+
+
+def _new_trainer(strategy, task: Task, jit_compile: bool) -> "Trainer":
+    with strategy.scope():
+        model = task.build_model()
+        model.optimizer.build(model.trainable_variables)
+    return Trainer(strategy, model, task, jit_compile)
+
+
 def _run_epoch(trainer, task: Task, callbacks, epoch: int, seed: int, verbose: int) -> dict:
     """One epoch of training and validation; returns its logs."""
     callbacks.on_epoch_begin(epoch)
     start = time.perf_counter()
-    trainer.train_sums.reset()
-    dataset = trainer.distribute(task.train_data(epoch_seed(seed, epoch)))
-    train_step = trainer.train_function(dataset.element_spec)
-    for step, batch in enumerate(dataset):
-        callbacks.on_train_batch_begin(step)
-        train_step(batch)
-        callbacks.on_train_batch_end(step, trainer.train_sums.means() if verbose == 1 else None)
-    logs = {**trainer.train_sums.means(), "epoch_seconds": time.perf_counter() - start}
+    logs = {**trainer.train_epoch(epoch_seed(seed, epoch), callbacks, verbose),
+            "epoch_seconds": time.perf_counter() - start}
     if task.validation_data is not None:
         with task.evaluation_weights(trainer.model):
             callbacks.on_test_begin()
@@ -271,7 +279,7 @@ class _Sums:
                 for name, v in self.variables.items() if name != "weight"}
 
 
-class _Trainer:
+class Trainer:
     """The train and test steps: the only place that computes losses and gradients.
 
     The train step runs, on every replica, the forward and backward pass
@@ -293,6 +301,23 @@ class _Trainer:
 
     def distribute(self, dataset):
         return self.strategy.experimental_distribute_dataset(dataset)
+
+    def train_epoch(self, seed: int, callbacks=None, verbose=0) -> dict:
+        """One pass of train steps over ``task.train_data(seed)``; the epoch's mean loss and metrics.
+
+        `callbacks` (a `keras.callbacks.CallbackList`, optional) get the batch hooks; with ``verbose == 1``
+        ``on_train_batch_end`` also gets the running means (for the progress bar).
+        """
+        self.train_sums.reset()
+        dataset = self.distribute(self.task.train_data(seed))
+        train_step = self.train_function(dataset.element_spec)
+        for step, batch in enumerate(dataset):
+            if callbacks is not None:
+                callbacks.on_train_batch_begin(step)
+            train_step(batch)
+            if callbacks is not None:
+                callbacks.on_train_batch_end(step, self.train_sums.means() if verbose == 1 else None)
+        return self.train_sums.means()
 
     def _weights(self, y_true):
         """The loss weights of a batch, float32: the task's, or 1 for every element of `y_true`."""

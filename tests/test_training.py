@@ -108,7 +108,7 @@ def test_the_epoch_loss_is_the_mean_over_every_example():
     strategy = tf.distribute.get_strategy()
     with strategy.scope():
         model = task.build_model()
-    trainer = training._Trainer(strategy, model, task, jit_compile=False)
+    trainer = training.Trainer(strategy, model, task, jit_compile=False)
     trainer.test_sums.reset()
     for batch in task.validation_data:
         trainer.test_function(task.validation_data.element_spec)(batch)

@@ -5,16 +5,16 @@ SGD, NLL loss, per-example accuracy), on images held in memory; the speed
 does not depend on the pixels, so the synthetic demo images stand in when no
 data file is given. One untimed epoch traces the step first.
 """
+import itertools
 import tempfile
 
-from keras_hw2 import distribute, training
+from keras_hw2 import training
 from keras_hw2.benchmarks.harness import measure, timing_row
 from keras_hw2.benchmarks.profile import op_times, profile
 from keras_hw2.cnn.data import make_dataset
 from keras_hw2.cnn.models import MODELS, build_model, compile_model, nll_loss
 from keras_hw2.cnn.synthetic import generate_images
 from keras_hw2.cnn.train import TrainConfig, accuracy
-from keras_hw2.seeding import set_seed
 
 # The homework's PyTorch code on this machine type, quiet, torch 2.13 CPU, 2 threads (issue 12).
 REFERENCE_IMAGES_PER_S = {"baseline": 361.0, "batchnorm": 511.0}
@@ -27,27 +27,15 @@ def demo_images(num_images: int, seed: int = 0) -> tuple:
     return images[:num_images], labels[:num_images]
 
 
-def _trainer(model_name: str, images, labels, config: TrainConfig):
-    """``(trainer, task)`` of one CNN, built as `keras_hw2.cnn.train` builds it."""
-    set_seed(config.seed)
-    strategy = distribute.get_strategy(config.strategy)
-    with strategy.scope():
-        model = compile_model(build_model(batch_norm=MODELS[model_name], dropout=config.dropout),
-                              config.learning_rate)
-        model.optimizer.build(model.trainable_variables)
-    task = training.Task(build_model=lambda: model, loss=nll_loss, metrics={"accuracy": accuracy},
+def _trainer(model_name: str, images, labels, config: TrainConfig) -> training.Trainer:
+    """The engine's trainer of one CNN, with the model, loss, metric and batches `keras_hw2.cnn.train` uses."""
+    task = training.Task(build_model=lambda: compile_model(build_model(batch_norm=MODELS[model_name],
+                                                                      dropout=config.dropout), config.learning_rate),
+                         loss=nll_loss, metrics={"accuracy": accuracy},
                          train_data=lambda seed: make_dataset(images, labels, config.batch_size, shuffle=True,
                                                               seed=seed),
                          monitor="val_accuracy", mode="max")
-    return training._Trainer(strategy, model, task, config.jit_compile), task
-
-
-def _epoch(trainer, task, seed: int) -> None:
-    dataset = trainer.distribute(task.train_data(seed))
-    step = trainer.train_function(dataset.element_spec)
-    for batch in dataset:
-        step(batch)
-    trainer.train_sums.means()  # waits for the last step
+    return training.build_trainer(config, task)
 
 
 def training_rows(images, labels, repeats: int, config: TrainConfig = None) -> list:
@@ -55,9 +43,9 @@ def training_rows(images, labels, repeats: int, config: TrainConfig = None) -> l
     config = config or TrainConfig()
     rows = []
     for model_name in MODELS:
-        trainer, task = _trainer(model_name, images, labels, config)
-        seeds = iter(range(1_000_000))
-        timing = measure(lambda: _epoch(trainer, task, next(seeds)), repeats)
+        trainer = _trainer(model_name, images, labels, config)
+        seeds = itertools.count()
+        timing = measure(lambda: trainer.train_epoch(next(seeds)), repeats)
         rows.append(timing_row(f"cnn_{model_name}_training", f"CNN {model_name} training, batch {config.batch_size}",
                                timing, len(labels), "images/s", True, reference=REFERENCE_IMAGES_PER_S[model_name],
                                target=TARGET_RATIO, details={"images": len(labels)}))
@@ -67,8 +55,8 @@ def training_rows(images, labels, repeats: int, config: TrainConfig = None) -> l
 def profile_step(model_name: str, images, labels, steps: int = 20, config: TrainConfig = None) -> dict:
     """`keras_hw2.benchmarks.profile.op_times` of `steps` training steps (after 10 untimed ones)."""
     config = config or TrainConfig()
-    trainer, task = _trainer(model_name, images, labels, config)
-    dataset = trainer.distribute(task.train_data(0).repeat().take(10 + steps))
+    trainer = _trainer(model_name, images, labels, config)
+    dataset = trainer.distribute(trainer.task.train_data(0).repeat().take(10 + steps))
     step = trainer.train_function(dataset.element_spec)
     batches = iter(dataset)
     for _ in range(10):

@@ -11,18 +11,18 @@
 The decoding rows use the attention model the epoch rows trained (an
 untrained one when they do not run, which decodes to the maximum length).
 """
+import itertools
 import statistics
 import tempfile
 import time
 
 import tensorflow as tf
 
-from keras_hw2 import distribute, training
+from keras_hw2 import training
 from keras_hw2.benchmarks.harness import Row, measure, percentile, timing_row
 from keras_hw2.p2g.data import build_vocabularies, make_dataset
 from keras_hw2.p2g.serving import Speller, export_speller
 from keras_hw2.p2g.train import TrainConfig, build_model, is_token, token_loss
-from keras_hw2.seeding import set_seed
 
 # The homework's PyTorch code on this machine type, quiet, torch 2.13 CPU, 2 threads (issue 12).
 # Greedy decoding at batch 1 (attention): 239 words/s, 4.2 ms a word; the homework decodes one word at a time.
@@ -33,28 +33,16 @@ NUCLEUS_P, NUCLEUS_SAMPLES, NUM_BEAMS = 0.8, 3, 5
 
 
 def _epoch_runner(config: TrainConfig, corpus: dict):
-    """``(run_epoch, model)``: ``run_epoch(seed)`` trains one epoch with the engine's step."""
-    set_seed(config.seed)
+    """``(run_epoch, model)``: each ``run_epoch()`` trains one more epoch with the engine's trainer."""
     source, target = build_vocabularies(corpus["train"])
-    strategy = distribute.get_strategy(config.strategy)
-    with strategy.scope():
-        model = build_model(config, source, target)
-        model.optimizer.build(model.trainable_variables)
-    task = training.Task(build_model=lambda: model, loss=token_loss, loss_weights=is_token,
+    task = training.Task(build_model=lambda: build_model(config, source, target), loss=token_loss,
+                         loss_weights=is_token,
                          train_data=lambda seed: make_dataset(corpus["train"], source, target, config.batch_size,
                                                               shuffle=True, seed=seed, sort_window=config.sort_window),
                          monitor="val_cer", mode="min")
-    trainer = training._Trainer(strategy, model, task, config.jit_compile)
-    seeds = iter(range(1_000_000))
-
-    def run_epoch():
-        dataset = trainer.distribute(task.train_data(training.epoch_seed(config.seed, next(seeds))))
-        step = trainer.train_function(dataset.element_spec)
-        for batch in dataset:
-            step(batch)
-        trainer.train_sums.means()  # waits for the last step
-
-    return run_epoch, model
+    trainer = training.build_trainer(config, task)
+    epochs = itertools.count()
+    return lambda: trainer.train_epoch(training.epoch_seed(config.seed, next(epochs))), trainer.model
 
 
 def epoch_rows(corpus: dict, repeats: int, config: TrainConfig = None) -> tuple:
