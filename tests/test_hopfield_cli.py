@@ -51,7 +51,8 @@ def test_retrieve_writes_report_and_plots_into_the_run_directory(run_root, capsy
     assert main(["retrieve", *TINY, "--runs-dir", str(run_root), "--run-name", "tiny", "--seed", "3"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("devices: ") and "retrieval accuracy, N=8 D=16" in out
-    assert err.startswith("4/4 - ") and err.endswith("/retrieval\n")  # the progress bar's line when done
+    # the progress bar's line when done: 4 queries for each of 2 corruptions x 2 betas
+    assert err.startswith("16/16 - ") and err.endswith("/query\n")
     run_dir = run_root / "hopfield" / "tiny"
     assert {"config.json", "report.json", "accuracy.png", "energy.png", "examples.png"} <= {
         p.name for p in run_dir.iterdir()}

@@ -17,8 +17,8 @@ with it the modern Hopfield energy of every map reads
 2023, "On Sparse Modern Hopfield Model"), and its CCCP update
 ``q <- X^T map(beta X q)`` never increases it.
 
-The maps are written with Keras ops, exact in the forward pass (a sort and a
-cumulative sum find the threshold), with their closed-form Jacobians as the
+The maps are written with Keras ops, exact in the forward pass (a sort of the
+scores within 1 of the maximum and a cumulative sum find the threshold), with their closed-form Jacobians as the
 gradient (`keras.ops.custom_gradient`): sparsemax ``diag(s) - s s^T / |s|``
 (s: the support's indicator), 1.5-entmax ``diag(g) - g g^T / sum g``
 (``g = sqrt(p)``). Float16 and bfloat16 scores are mapped in float32.
@@ -79,13 +79,17 @@ def associate(scores, association: str):
 
 def entropy(weights, association: str):
     """The map's entropy H of weights on the simplex, over the last axis: shape ``weights.shape[:-1]``."""
+    return ops.sum(_entropy_terms(weights, association), axis=-1)
+
+
+def _entropy_terms(weights, association):
+    """H as a sum over the weights of one term each (the Gini and Tsallis forms use ``sum p = 1``)."""
     check_association(association)
     if association == "softmax":
-        safe = ops.where(weights > 0, weights, ops.ones_like(weights))
-        return -ops.sum(weights * ops.log(safe), axis=-1)
+        return -weights * ops.log(ops.where(weights > 0, weights, ops.ones_like(weights)))
     if association == "sparsemax":
-        return 0.5 * (1.0 - ops.sum(ops.square(weights), axis=-1))
-    return 4.0 / 3.0 * (1.0 - ops.sum(weights * ops.sqrt(weights), axis=-1))
+        return 0.5 * (weights - ops.square(weights))
+    return 4.0 / 3.0 * (weights - weights * ops.sqrt(weights))
 
 
 def max_entropy(num_patterns, association: str):
@@ -121,8 +125,7 @@ def conjugate(scores, beta, association: str):
     if check_association(association) == "softmax":
         return ops.squeeze(ops.logsumexp(beta * scores, axis=-1, keepdims=True) / beta, axis=-1)
     weights = associate(beta * scores, association)
-    return ops.sum(weights * scores, axis=-1) + entropy(weights, association) / ops.squeeze(
-        beta * ops.ones_like(scores[..., :1]), axis=-1)
+    return ops.sum(weights * scores + _entropy_terms(weights, association) / beta, axis=-1)
 
 
 def _in_float32(fn, scores):
@@ -134,13 +137,20 @@ def _in_float32(fn, scores):
 
 
 def _sorted_shifted(scores, floor):
-    """Scores minus their maximum, clipped at `floor` (below it every weight is 0 anyway), and sorted descending.
+    """Scores minus their maximum, clipped at `floor`, and the candidates for the support, sorted descending.
 
-    The clip keeps masked scores (the dtype's lowest value) from overflowing the
-    cumulative sums; it changes no weight, since the threshold lies within 1 of the maximum.
+    The threshold lies within 1 of the maximum (the largest weight is at most
+    1), so no score below ``max - 1`` is in the support: the candidates are
+    the k largest scores, k the most scores of any row within 1 of its maximum
+    (a partial sort, `keras.ops.top_k`), and the clip at ``floor < -1`` changes
+    no weight while keeping masked scores (the dtype's lowest value) from overflowing.
+
+    Returns:
+        ``(shifted (..., N), candidates (..., k))``.
     """
     shifted = ops.maximum(scores - ops.max(scores, axis=-1, keepdims=True), floor)
-    return shifted, ops.flip(ops.sort(shifted, axis=-1), axis=-1)
+    num_candidates = ops.max(ops.sum(ops.cast(shifted >= -1.0, "int32"), axis=-1))
+    return shifted, ops.top_k(shifted, num_candidates)[0]
 
 
 def _at_support_end(values, in_support):

@@ -374,7 +374,7 @@ class HopfieldPooling(Hopfield):
         (``(batch_size, num_heads, num_queries)`` when ``num_heads > 1``)."""
         stored = ops.convert_to_tensor(stored, self.compute_dtype)
         if not self.built:
-            self.build(stored.shape)
+            self.build(tuple(stored.shape))
         return super().energy(self._queries(stored), stored)
 
     def _queries(self, stored):
@@ -460,6 +460,9 @@ class HopfieldLayer(Hopfield):
     def __init__(self, num_patterns=None, patterns=None, pattern_dim=None, trainable_patterns=True,
                  patterns_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
+        for name, value in (("num_patterns", num_patterns), ("pattern_dim", pattern_dim)):
+            if value is not None and not _is_positive_int(value):
+                raise ValueError(f"{name} must be None or a positive integer. Received: {name}={value!r}")
         if patterns is not None:
             patterns = np.asarray(patterns)
             if patterns.ndim != 2 or patterns.dtype.kind not in "fiu" or not np.all(np.isfinite(patterns)):
@@ -470,10 +473,9 @@ class HopfieldLayer(Hopfield):
                     raise ValueError(f"patterns must have {name}={value} {'rows' if axis == 0 else 'columns'}. "
                                      f"Received: patterns.shape={patterns.shape}")
             num_patterns, pattern_dim = patterns.shape
-        for name, value in (("num_patterns", num_patterns), ("pattern_dim", pattern_dim)):
-            if not (value is None and name == "pattern_dim") and not _is_positive_int(value):
-                raise ValueError(f"{name} must be a positive integer (or come from patterns). "
-                                 f"Received: {name}={value!r}")
+        if num_patterns is None:
+            raise ValueError("num_patterns must be a positive integer (or come from patterns). "
+                             "Received: num_patterns=None")
         self.num_patterns = int(num_patterns)
         self.pattern_dim = None if pattern_dim is None else int(pattern_dim)
         self.trainable_patterns = bool(trainable_patterns)
@@ -539,7 +541,7 @@ class HopfieldLayer(Hopfield):
         ``(batch_size,)`` for a rank-2 query (a ``num_heads`` axis after the batch when ``num_heads > 1``)."""
         query = ops.convert_to_tensor(query, self.compute_dtype)
         if not self.built:
-            self.build(query.shape)
+            self.build(tuple(query.shape))
         single = len(query.shape) == 2
         query = ops.expand_dims(query, 1) if single else query
         energies = super().energy(query, self._stored(query))
