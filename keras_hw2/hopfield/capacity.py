@@ -231,14 +231,14 @@ def _plot_accuracy(results: list, config: dict, path: Path) -> Path:
 
 def _plot_largest(rows: list, config: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(MODES), figsize=(10, 4), dpi=100, sharey=True)
-    styles = {name: style for name, style in zip(ASSOCIATIONS, ("-", "--", ":"))}
+    styles = {name: style for name, style in zip(ASSOCIATIONS, (("-", "o", 7), ("--", "s", 5), (":", "^", 3)))}
     for ax, mode in zip(axes, MODES):
         for k, beta in enumerate(config["betas"]):
             for association in config["associations"]:
                 cells = [r for r in rows if (r["mode"], r["beta"], r["association"]) == (mode, beta, association)]
+                linestyle, marker, size = styles[association]  # overlapping lines stay visible: big to small
                 ax.plot([r["dim"] for r in cells], [r["largest_n"] or np.nan for r in cells], color=f"C{k}",
-                        linestyle=styles[association], marker="o", markersize=3,
-                        label=f"{association}, beta={beta:g}")
+                        linestyle=linestyle, marker=marker, markersize=size, label=f"{association}, beta={beta:g}")
         ax.set_yscale("log", base=2)
         ax.set_xlabel("pattern dim D")
         ax.set_title(f"{mode.replace('_', ' ')} retrieval", fontsize=9)
