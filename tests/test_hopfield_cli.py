@@ -1,6 +1,7 @@
-"""`python -m keras_hw2.hopfield {check,retrieve}` and `tools/bench_hopfield.py`."""
+"""`python -m keras_hw2.hopfield {check,retrieve,capacity}` and `tools/bench_hopfield.py`."""
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,55 @@ def test_bad_capacity_lists_are_one_line_errors_before_any_work(run_root, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {message}"]
     assert not (run_root / "hopfield-capacity").exists()
+
+
+IMPORTS_AFTER = """
+import runpy, sys
+target, sys.argv = sys.argv[1], sys.argv[1:]
+try:
+    runpy.run_path(target, run_name="__main__") if target.endswith(".py") else runpy.run_module(target,
+                                                                                              run_name="__main__")
+except SystemExit as e:
+    print("exit", e.code)
+print("tensorflow imported:", "tensorflow" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("target, argv, code", [
+    ("keras_hw2.hopfield", ["capacity", "--help"], 0),
+    ("keras_hw2.hopfield", ["capacity", "--num-queries", "x"], 2),
+    (str(REPO / "tools" / "bench_hopfield.py"), ["--help"], 0),
+    (str(REPO / "tools" / "bench_hopfield.py"), ["--dim", "0"], 2),
+])
+def test_help_and_argument_errors_import_no_tensorflow(python, target, argv, code):
+    result = python("-c", IMPORTS_AFTER, target, *argv, env={"TF_CPP_MIN_LOG_LEVEL": ""})
+    assert result.stdout.splitlines()[-2:] == [f"exit {code}", "tensorflow imported: False"], result.stderr
+
+
+def test_bench_and_capacity_print_no_tensorflow_line(python, tmp_path):
+    bench = python(str(REPO / "tools" / "bench_hopfield.py"), "--quick", "--runs-dir", str(tmp_path),
+                   env={"TF_CPP_MIN_LOG_LEVEL": ""})
+    assert bench.returncode == 0 and bench.stderr.splitlines() == [bench.stderr.splitlines()[0]]
+    assert bench.stderr.startswith("devices: ") and json.loads(bench.stdout)["dim"] == 32
+    capacity = python("-m", "keras_hw2.hopfield", "capacity", "--dims", "8", "--patterns", "2", "--betas", "1",
+                      "--num-queries", "5", "--runs-dir", str(tmp_path), env={"TF_CPP_MIN_LOG_LEVEL": ""})
+    assert capacity.returncode == 0 and capacity.stdout.startswith("devices: ")
+    assert capacity.stderr.startswith("15/15 - ") and len(capacity.stderr.splitlines()) == 1  # the progress bar only
+    bad = python(str(REPO / "tools" / "bench_hopfield.py"), "--steps", "-1", env={"TF_CPP_MIN_LOG_LEVEL": ""})
+    assert bad.returncode == 2 and bad.stderr == ("error: python tools/bench_hopfield.py: --steps must be an integer "
+                                                  ">= 1. Received: --steps=-1 (see --help)\n")
+
+
+def test_capacity_help_states_the_config_defaults(capsys):
+    from keras_hw2.hopfield.capacity import CapacityConfig
+    with pytest.raises(SystemExit):
+        main(["capacity", "--help"])
+    text = " ".join(capsys.readouterr().out.split("options:", 1)[1].split())  # past the usage lines
+    defaults = CapacityConfig()
+    for flag, value in (("--dims", defaults.dims), ("--betas", defaults.betas), ("--flip", defaults.flip),
+                        ("--num-queries", defaults.num_queries), ("--max-steps", defaults.max_steps)):
+        stated = re.search(re.escape(flag) + r" [A-Z_ ]+\.*\s.*?\(default ([^)]+)\)", text).group(1)
+        shown = ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:g}"
+        assert stated == shown, flag
+    assert "(default 2,4,...,32768)" in text and defaults.patterns == tuple(2 ** k for k in range(1, 16))
+    assert "(default all three)" in text and defaults.associations == ("softmax", "sparsemax", "entmax15")

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="maps compared: softmax, sparsemax, entmax15 (default all three)")
     capacity.add_argument("--flip", type=float, help="fraction of each query's signs flipped, in [0, 0.5) "
                                                      "(default 0.25)")
-    capacity.add_argument("--num-queries", type=int, help="queries per (D, N) (default 100)")
+    capacity.add_argument("--num-queries", type=int, help="queries per (D, N) (default 200)")
     capacity.add_argument("--max-steps", type=int, help="most CCCP updates of the converged retrieval (default 10)")
     cli.add_run_arguments(capacity)
     return parser
