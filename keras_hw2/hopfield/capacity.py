@@ -170,12 +170,11 @@ def format_capacity(report: dict) -> str:
     lines = [f"largest N retrieved at >= {threshold:.0%} (grid {report['config']['patterns'][0]} ... "
              f"{report['config']['patterns'][-1]}; '>=': every N of the grid passed; '-': not even the smallest)",
              f"{'association':<11} {'beta':>6} {'mode':<10}" + "".join(f"{'D=' + str(d):>9}" for d in dims)]
-    table = {}
-    for row in report["capacity"]:
-        shown = "-" if row["largest_n"] is None else (">=" if row["saturated"] else "") + str(row["largest_n"])
-        table.setdefault((row["association"], row["beta"], row["mode"]), []).append(shown)
-    for (association, beta, mode), cells in table.items():
-        lines.append(f"{association:<11} {beta:>6g} {mode:<10}" + "".join(f"{c:>9}" for c in cells))
+    shown = {(r["association"], r["beta"], r["mode"], r["dim"]): "-" if r["largest_n"] is None else
+             (">=" if r["saturated"] else "") + str(r["largest_n"]) for r in report["capacity"]}
+    for association, beta, mode in dict.fromkeys(key[:3] for key in shown):  # in the report's order
+        lines.append(f"{association:<11} {beta:>6g} {mode:<10}"
+                     + "".join(f"{shown[association, beta, mode, dim]:>9}" for dim in dims))
     return "\n".join(lines)
 
 
