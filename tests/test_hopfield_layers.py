@@ -19,6 +19,8 @@ def _inputs(seed=0, batch=2, num_queries=3, query_dim=4, num_patterns=5, stored_
             rng.normal(size=(batch, num_patterns, stored_dim)).astype("float32")]
 
 
+QUERY_MASK = np.array([[True, True, False], [True, True, True]])
+STORED_MASK = np.array([[True, False, True, True, False], [True, True, True, True, True]])
 BAD_ARGUMENTS = [{"update_steps_max": 0}, {"update_steps_max": 1.5}, {"update_steps_eps": -1.0},
                  {"beta": 0.0}, {"beta": -2.0}, {"beta": math.inf}, {"beta": math.nan}, {"key_dim": 0},
                  {"value_dim": 3, "use_value_projection": False}]
@@ -34,7 +36,7 @@ BAD_ARGUMENTS = [{"update_steps_max": 0}, {"update_steps_max": 1.5}, {"update_st
 def test_hopfield_layer_contract(kwargs, output_dim, num_weights, num_params):
     run_layer_test(Hopfield, kwargs, _inputs(), expected_output_shape=(2, 3, output_dim),
                    expected_num_trainable_weights=num_weights, expected_num_params=num_params,
-                   supports_masking=True, bad_init_kwargs=BAD_ARGUMENTS)
+                   supports_masking=True, bad_init_kwargs=BAD_ARGUMENTS, input_mask=[QUERY_MASK, STORED_MASK])
 
 
 def test_hopfield_layer_contract_with_attention_scores():
@@ -53,7 +55,8 @@ def test_hopfield_pooling_layer_contract(kwargs, call_kwargs, output_shape, num_
     layer = run_layer_test(HopfieldPooling, kwargs, _inputs()[1], call_kwargs=call_kwargs,
                            expected_output_shape=output_shape, expected_num_trainable_weights=num_weights,
                            expected_num_params=num_params, supports_masking=True,
-                           bad_init_kwargs=[{"num_queries": 0}, {"num_queries": 2.0}, *BAD_ARGUMENTS])
+                           bad_init_kwargs=[{"num_queries": 0}, {"num_queries": 2.0}, *BAD_ARGUMENTS],
+                           input_mask=STORED_MASK)
     query_dim = 6 if layer.use_query_projection else layer.key_dim  # learned queries: input or Hopfield space
     assert layer.pooling_query.shape == (layer.num_queries, query_dim)
 
@@ -192,14 +195,15 @@ HEAD_ARGUMENTS = [{"num_heads": 3}, {"num_heads": 0}, {"num_heads": 2.0}, {"asso
 def test_multi_head_and_sparse_options_keep_the_layer_contract(kwargs, call_kwargs, output_shape, num_weights):
     run_layer_test(Hopfield, kwargs, _inputs(), call_kwargs=call_kwargs, expected_output_shape=output_shape,
                    expected_num_trainable_weights=num_weights, supports_masking=True,
-                   bad_init_kwargs=HEAD_ARGUMENTS if kwargs.get("key_dim") == 8 else [{"association": "sparse"}])
+                   bad_init_kwargs=HEAD_ARGUMENTS if kwargs.get("key_dim") == 8 else [{"association": "sparse"}],
+                   input_mask=[QUERY_MASK, STORED_MASK])
 
 
 def test_pooling_with_heads_and_sparse_association_keeps_the_layer_contract():
     run_layer_test(HopfieldPooling, {"num_queries": 2, "key_dim": 8, "num_heads": 2, "association": "entmax15"},
                    _inputs()[1], call_kwargs={"return_attention_scores": True},
                    expected_output_shape=((2, 16), (2, 2, 2, 5)), expected_num_trainable_weights=4,
-                   bad_init_kwargs=HEAD_ARGUMENTS)
+                   bad_init_kwargs=HEAD_ARGUMENTS, input_mask=STORED_MASK)
 
 
 @pytest.mark.parametrize("kwargs, input_data, output_shape, num_weights, non_trainable", [
@@ -214,7 +218,7 @@ def test_hopfield_layer_contract(kwargs, input_data, output_shape, num_weights, 
                            expected_num_trainable_weights=num_weights,
                            expected_num_non_trainable_weights=non_trainable,
                            bad_init_kwargs=[{"num_patterns": 0}, {"association": "sparse"}],
-                           run_mixed_precision_check=True)
+                           input_mask=QUERY_MASK if input_data.ndim == 3 else None)
     assert layer.stored_patterns.shape == (layer.num_patterns, layer.pattern_dim or input_data.shape[-1])
     if "patterns" in kwargs:
         np.testing.assert_array_equal(layer.stored_patterns.numpy(), kwargs["patterns"])
