@@ -4,7 +4,8 @@
 
 1. a symbolic call on `keras.Input`s with an unknown batch size: output structure, shapes, dtypes;
 2. the number of trainable and non-trainable weights (and parameters) once built;
-3. an eager call on `input_data`: the same structure with the exact shapes and dtypes, finite values;
+3. an eager call on `input_data`: the same structure with the exact shapes and dtypes, finite values
+   (and, given `input_mask`, the same with ``mask=input_mask``);
 4. `get_config` -> `from_config`: a JSON-serialisable config naming every init argument, equal
    (as JSON) after the round trip and after `serialize_keras_object`/`deserialize_keras_object`
    (which also proves the class is registered), and equal outputs once the weights are copied;
@@ -12,7 +13,7 @@
    model holds a `layer_cls`;
 6. a finite, non-zero gradient for every trainable weight under `tf.GradientTape`;
 7. each bad constructor argument raises `ValueError` naming it: ``Received: <name>=<value!r>``;
-8. under the ``mixed_float16`` policy, floating outputs are float16 and finite.
+8. under the ``mixed_float16`` policy, floating outputs are float16 and finite (masked too, given `input_mask`).
 
 Inputs and outputs may be any nested structure (lists, dicts, NamedTuples such as
 `EncodedSource`); `keras.tree` walks them, nothing is special-cased. A dict `input_data` is passed
@@ -33,7 +34,8 @@ import tensorflow as tf
 def run_layer_test(layer_cls, init_kwargs, input_data, *, expected_output_shape,
                    expected_num_trainable_weights, expected_num_non_trainable_weights=0,
                    expected_num_params=None, expected_output_dtype="float32", call_kwargs=None,
-                   supports_masking=None, bad_init_kwargs=(), run_mixed_precision_check=True, atol=1e-6):
+                   supports_masking=None, bad_init_kwargs=(), run_mixed_precision_check=True, atol=1e-6,
+                   input_mask=None):
     """Run the contract above on ``layer_cls(**init_kwargs)``; fails with an assertion naming the step.
 
     Args:
@@ -51,6 +53,8 @@ def run_layer_test(layer_cls, init_kwargs, input_data, *, expected_output_shape,
             must refuse with a `ValueError` naming the dict's first key and its value.
         run_mixed_precision_check: also build the layer under ``dtype="mixed_float16"``.
         atol: tolerance of the output comparisons.
+        input_mask: a mask in the call's ``mask`` structure (NumPy booleans), for the masked calls of steps 3,
+            4 and 8.
 
     Returns:
         The built layer (for further value checks).
@@ -94,6 +98,11 @@ def run_layer_test(layer_cls, init_kwargs, input_data, *, expected_output_shape,
     outputs = _call(layer, input_data, call_kwargs)
     _assert_structure("eager call", outputs, expected_shapes, expected_dtypes)
     _assert_finite("eager call", outputs)
+    masked_kwargs = {**call_kwargs, "mask": input_mask}
+    if input_mask is not None:
+        masked_outputs = _call(layer, input_data, masked_kwargs)
+        _assert_structure("masked call", masked_outputs, expected_shapes, expected_dtypes)
+        _assert_finite("masked call", masked_outputs)
 
     # 4. Config round trip.
     config = layer.get_config()
@@ -108,6 +117,9 @@ def run_layer_test(layer_cls, init_kwargs, input_data, *, expected_output_shape,
     _call(clone, input_data, call_kwargs)
     clone.set_weights(layer.get_weights())
     _assert_all_close("from_config with copied weights", _call(clone, input_data, call_kwargs), outputs, atol)
+    if input_mask is not None:
+        _assert_all_close("masked, from_config with copied weights", _call(clone, input_data, masked_kwargs),
+                          masked_outputs, atol)
 
     # 5. `.keras` save/load inside a functional model.
     model = keras.Model(symbolic_inputs, symbolic_outputs)
@@ -145,10 +157,12 @@ def run_layer_test(layer_cls, init_kwargs, input_data, *, expected_output_shape,
 
     # 8. Mixed precision.
     if run_mixed_precision_check:
-        mixed_outputs = _call(layer_cls(**{**init_kwargs, "dtype": "mixed_float16"}), input_data, call_kwargs)
+        mixed_layer = layer_cls(**{**init_kwargs, "dtype": "mixed_float16"})
         half_dtypes = keras.tree.map_structure(lambda d: "float16" if "float" in d else d, expected_dtypes)
-        _assert_structure("mixed_float16 call", mixed_outputs, expected_shapes, half_dtypes)
-        _assert_finite("mixed_float16 call", mixed_outputs)
+        for kwargs in (call_kwargs, *([masked_kwargs] if input_mask is not None else [])):
+            mixed_outputs = _call(mixed_layer, input_data, kwargs)
+            _assert_structure("mixed_float16 call", mixed_outputs, expected_shapes, half_dtypes)
+            _assert_finite("mixed_float16 call", mixed_outputs)
     return layer
 
 

@@ -46,7 +46,7 @@ def test_top_level_lists_every_task_and_verb(capsys):
     out = capsys.readouterr().out
     listed = re.findall(r"^ {4}(\w+) ", out, flags=re.MULTILINE)
     assert listed == ["train", "evaluate", "predict", "export", "params", "train", "evaluate", "predict", "export",
-                      "check", "retrieve"]
+                      "check", "retrieve", "capacity"]
     assert re.findall(r"^ {2}(\w+) ", out, flags=re.MULTILINE) == ["cnn", "p2g", "hopfield"]
     assert top.main(["svm"]) == 2
 

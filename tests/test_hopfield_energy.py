@@ -193,3 +193,39 @@ def test_beta_must_be_positive_and_finite(beta, shown):
 def test_retrieve_refuses_bad_step_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         hf.retrieve(np.zeros((1, 2)), np.eye(2), 1.0, **kwargs)
+
+
+# The sparse models' energies (Hu et al. 2023): the map's convex conjugate in place of lse.
+
+def test_sparse_energies_have_the_hand_computed_values():
+    stored = tf.constant([[1.0, 0.0], [0.0, 1.0]], tf.float64)
+    state = tf.constant([[1.0, 0.0]], tf.float64)
+    # beta X q = [2, 0]: both maps put all the weight on the first pattern (entropy 0), so the conjugate is
+    # max = 1; E = -1 + 1/2 + H_max(2) / beta + 1/2 with H_max(2) = 1/4 (Gini), 4/3 (1 - 1/sqrt 2) (Tsallis 1.5).
+    np.testing.assert_allclose(hf.energy(state, stored, 2.0, "sparsemax"), [0.25 / 2], rtol=1e-14)
+    np.testing.assert_allclose(hf.energy(state, stored, 2.0, "entmax15"), [4 / 3 * (1 - 2 ** -0.5) / 2], rtol=1e-14)
+    # beta X q = [0.5, 0]: sparsemax weights [0.75, 0.25] (tau = -0.25), Gini entropy (1 - 0.625) / 2 = 0.1875,
+    # conjugate p . X q + H(p) / beta = 0.75 + 0.1875 / 0.5 = 1.125.
+    expected = -(0.75 + 0.1875 / 0.5) + 0.5 + 0.25 / 0.5 + 0.5
+    np.testing.assert_allclose(hf.energy(state, stored, 0.5, "sparsemax"), [expected], rtol=1e-14)
+
+
+@pytest.mark.parametrize("association", ["sparsemax", "entmax15"])
+def test_sparse_energy_gradients_are_the_cccp_closed_forms(association):
+    for state, stored, beta in _instances(5, 6):
+        with tf.GradientTape() as tape:
+            tape.watch(state)
+            total = hf.energy(state, stored, beta, association)
+        closed = state - hf.grad_neg_energy_concave(state, stored, beta, association)
+        np.testing.assert_allclose(tape.gradient(total, state), closed, atol=1e-8, rtol=0)
+
+
+@pytest.mark.parametrize("association", ["sparsemax", "entmax15"])
+def test_sparse_cccp_never_raises_its_energy_and_stops_on_one_pattern(association):
+    for state, stored, beta in _instances(6, 8):
+        energies = hf.retrieve(state, stored, beta, max_steps=2000, tol=1e-10, association=association).energies
+        assert float(tf.reduce_max(energies[1:] - energies[:-1])) <= 1e-10
+    stored = tf.constant([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], tf.float64)
+    result = hf.retrieve(tf.constant([[0.9, 0.3, 0.5]], tf.float64), stored, 10.0, association=association)
+    np.testing.assert_array_equal(result.state, [[1.0, 0.0, 0.0]])  # exactly the pattern: no other weight
+    assert int(result.num_steps) == 2

@@ -10,7 +10,6 @@ to ``<runs-dir>/hopfield-bench/<run-name>/bench.json``.
     flock /tmp/keras_hw2_heavy.lock python tools/bench_hopfield.py        # N=10,000 D=512 batch 1,024, 3 steps
     python tools/bench_hopfield.py --quick                               # tiny sizes, seconds
 """
-import argparse
 import json
 import math
 import statistics
@@ -18,14 +17,8 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
 
-from keras_hw2.cli import add_run_arguments, run_main
-from keras_hw2.devices import device_report
-from keras_hw2.errors import InputError
-from keras_hw2.hopfield import cccp_step
-from keras_hw2.runs import open_run, write_json
-from keras_hw2.seeding import set_seed
+from keras_hw2 import cli  # TensorFlow is imported only once the arguments are parsed
 
 QUICK = {"num_patterns": 200, "dim": 32, "batch_size": 16, "steps": 3, "repeats": 2}
 
@@ -43,6 +36,7 @@ def numpy_retrieve(queries: np.ndarray, stored: np.ndarray, beta: float, steps: 
 
 def tf_retrieve(queries, stored, beta, steps: int):
     """``steps`` CCCP updates with `keras_hw2.hopfield.cccp_step`."""
+    from keras_hw2.hopfield import cccp_step
     for _ in range(steps):
         queries = cccp_step(queries, stored, beta)
     return queries
@@ -61,6 +55,9 @@ def time_calls(fn, repeats: int) -> tuple:
 
 def benchmark(num_patterns: int, dim: int, batch_size: int, steps: int, repeats: int, seed: int) -> dict:
     """Time the four implementations on the same random data; returns the JSON-ready report."""
+    import tensorflow as tf
+
+    from keras_hw2.devices import device_report
     rng = np.random.default_rng(seed)
     stored_np = rng.normal(size=(num_patterns, dim)).astype("float32")
     queries_np = (stored_np[rng.integers(num_patterns, size=batch_size)]
@@ -88,21 +85,30 @@ def benchmark(num_patterns: int, dim: int, batch_size: int, steps: int, repeats:
             "results": results}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-patterns", type=int, default=10_000, help="stored patterns N (default 10,000)")
-    parser.add_argument("--dim", type=int, default=512, help="pattern dimension D (default 512)")
-    parser.add_argument("--batch-size", type=int, default=1024, help="queries per batch (default 1,024)")
-    parser.add_argument("--steps", type=int, default=3, help="CCCP updates per retrieval (default 3)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per variant, median reported")
+def build_parser() -> cli.ArgumentParser:
+    """The command-line grammar; building it imports no TensorFlow."""
+    parser = cli.ArgumentParser(prog="python tools/bench_hopfield.py", description=__doc__.splitlines()[0])
+    for flag, default, text in (("--num-patterns", 10_000, "stored patterns N (default 10,000)"),
+                                ("--dim", 512, "pattern dimension D (default 512)"),
+                                ("--batch-size", 1024, "queries per batch (default 1,024)"),
+                                ("--steps", 3, "CCCP updates per retrieval (default 3)"),
+                                ("--repeats", 5, "timed calls per variant, median reported (default 5)")):
+        parser.add_argument(flag, type=cli.integer(flag, minimum=1), default=default, help=text)
     parser.add_argument("--quick", action="store_true", help=f"tiny sizes for a smoke test: {QUICK}")
-    add_run_arguments(parser)
-    args = parser.parse_args(argv)
+    cli.add_run_arguments(parser)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     sizes = QUICK if args.quick else {key: getattr(args, key) for key in QUICK}
-    bad = [f"--{key.replace('_', '-')}={value}" for key, value in sizes.items() if value < 1]
-    if bad:
-        raise InputError(f"sizes must be positive integers; got {', '.join(bad)}")
-    print(device_report(), file=sys.stderr, flush=True)
+    cli.start_tensorflow()
+    from keras_hw2.devices import device_report
+    from keras_hw2.runs import open_run, write_json
+    from keras_hw2.seeding import set_seed
+
+    if not args.quiet:
+        print(device_report(), file=sys.stderr, flush=True)  # stdout is the JSON
     set_seed(args.seed, args.deterministic)
     report = benchmark(**sizes, seed=args.seed)
     run = open_run("hopfield-bench", {**sizes, "seed": args.seed}, name=args.run_name, root=args.runs_dir)
@@ -112,4 +118,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    cli.entry_point(main)

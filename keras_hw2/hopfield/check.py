@@ -6,7 +6,10 @@ GradientTape gradients and Hessians (``tape.batch_jacobian``, a batched
 E1 and -E2 (both positive semi-definite), the log-sum-exp bounds, CCCP energy
 monotonicity and fixed points, finiteness at beta = 1e6, and one Hopfield
 update at beta = 1/sqrt(D) against `keras.layers.MultiHeadAttention` (one head,
-identity projections, no bias).
+identity projections, no bias). The CCCP descent is measured for the sparse
+maps too (sparsemax, 1.5-entmax), each on its own energy (its entropy's convex
+conjugate in place of ``lse``, `keras_hw2.hopfield.association`), over the
+same instances.
 """
 import math
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ import tensorflow as tf
 
 from keras_hw2.hopfield import maths as hf
 from keras_hw2.hopfield.layers import Hopfield
+from keras_hw2.runs import write_json
 
 SHAPES = ((2, 2), (5, 3), (16, 8), (64, 32))  # (N, D) of the random instances
 BETAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1e6)     # cycled over the instances of each shape
@@ -27,7 +31,10 @@ UPPER_LIMITS = {
     "hessian_error_convex": 1e-8, "hessian_error_concave": 1e-8,
     "lse_bound_violation": 1e-12, "cccp_max_energy_increase": 1e-10,
     "cccp_max_fixed_point_residual": 1e-8, "attention_error_cccp": 1e-6, "attention_error_layer": 1e-6,
+    "sparsemax_max_energy_increase": 1e-10, "entmax15_max_energy_increase": 1e-10,
 }
+SPARSE_MAPS = ("sparsemax", "entmax15")  # measured on their own energies beside softmax's CCCP
+CHECK_FILE = "check.json"
 LOWER_LIMITS = {"min_eigenvalue_convex": -1e-10, "min_eigenvalue_concave": -1e-10}
 
 
@@ -96,6 +103,17 @@ def cccp_errors(instance: Instance, max_steps: int = 10_000, tol: float = 1e-10)
     }
 
 
+def sparse_descent(instance: Instance, max_steps: int = 10_000, tol: float = 1e-10) -> dict:
+    """CCCP retrieval with each sparse map; the largest increase of that map's energy over one update."""
+    figures = {}
+    for association in SPARSE_MAPS:
+        result = hf.retrieve(instance.state, instance.stored, instance.beta, max_steps=max_steps, tol=tol,
+                             association=association)
+        figures[f"{association}_max_energy_increase"] = float(
+            tf.reduce_max(result.energies[1:] - result.energies[:-1]))
+    return figures
+
+
 def large_beta_is_finite(seed: int, beta: float = 1e6) -> bool:
     """Whether every quantity stays finite at a large beta (float32, the weakest dtype)."""
     rng = np.random.default_rng(seed)
@@ -141,7 +159,8 @@ def run_checks(seed: int = 0, num_instances: int = 120) -> dict:
     """Every check over ``num_instances`` random instances; figures plus ``passed`` per check."""
     figures = {}
     for instance in make_instances(seed, num_instances):
-        for key, value in {**calculus_errors(instance), **cccp_errors(instance)}.items():
+        measured = {**calculus_errors(instance), **cccp_errors(instance), **sparse_descent(instance)}
+        for key, value in measured.items():
             merge = min if key in LOWER_LIMITS else max
             figures[key] = merge(figures[key], value) if key in figures else value
     figures.update(attention_errors(seed))
@@ -151,6 +170,13 @@ def run_checks(seed: int = 0, num_instances: int = 120) -> dict:
     passed.update({key: figures[key] >= limit for key, limit in LOWER_LIMITS.items()})
     passed["large_beta_finite"] = figures["large_beta_finite"]
     return {"figures": figures, "passed": passed, "all_passed": all(passed.values())}
+
+
+def write_check(run, seed: int = 0, num_instances: int = 120) -> dict:
+    """`run_checks` into `run`'s directory as ``check.json``; returns the report (the CLI's and the report's)."""
+    report = run_checks(seed=seed, num_instances=num_instances)
+    write_json(run.file(CHECK_FILE), report)
+    return report
 
 
 def format_report(report: dict) -> str:

@@ -127,7 +127,7 @@ def run_retrieval_demo(config: RetrieveConfig, raw: np.ndarray, run: Run, verbos
     """Run the demo on ``raw = load_patterns(config)`` into ``run``'s directory.
 
     `verbose` (`keras_hw2.progress.Progress`: "auto", 0, 1, 2) shows a progress
-    bar with one step per retrieval (corruption, level and beta).
+    bar counting the queries retrieved (``num_queries`` per corruption, level and beta).
 
     Returns:
         The report, also written to ``report.json``.
@@ -140,8 +140,8 @@ def run_retrieval_demo(config: RetrieveConfig, raw: np.ndarray, run: Run, verbos
     results, energy_curves, examples = [], {}, {}
     energy_kind = "mask" if config.mask_levels else "noise"  # masked queries keep norms near 1: a readable scale
     shown_level = {kind: levels[len(levels) // 2] for kind, levels in config.corruptions.items()}
-    num_retrievals = sum(len(levels) for levels in config.corruptions.values()) * len(config.betas)
-    progress = Progress(num_retrievals, "retrieval", verbose)
+    num_batches = sum(len(levels) for levels in config.corruptions.values()) * len(config.betas)
+    progress = Progress(num_batches * config.num_queries, "query", verbose)
     for kind, levels in config.corruptions.items():
         for level in levels:
             queries = corrupt(stored[targets], image_shape, kind, level, rng).astype("float32")
@@ -159,7 +159,7 @@ def run_retrieval_demo(config: RetrieveConfig, raw: np.ndarray, run: Run, verbos
                     energy_curves[f"beta={beta:g}"] = retrieval.energies.numpy().mean(axis=1).tolist()
                 if beta == config.betas[-1] and level == shown_level[kind]:
                     examples[kind] = (queries[:4], final[:4], stored[targets[:4]])
-                progress.add(1)
+                progress.add(len(queries))
     files = {
         "accuracy": _plot_accuracy(results, config, run.file("accuracy.png")),
         "energy": plot_curves(energy_curves, run.file("energy.png"), xlabel="state index (1 = the query q_0)",

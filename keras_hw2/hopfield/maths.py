@@ -12,17 +12,27 @@ concave part E2(q) = -lse(beta, X q). The concave-convex procedure (CCCP)
 solves grad E1(q_{t+1}) = -grad E2(q_t), i.e. q_{t+1} = X^T softmax(beta X q_t),
 and never increases E.
 
+The same holds for the sparse maps of `keras_hw2.hopfield.association`
+(``association="sparsemax"`` or ``"entmax15"``, Hu et al. 2023): ``lse`` becomes
+the map's convex conjugate ``beta^-1 Psi*(beta X q)``, ``log N`` its entropy's
+largest value H_max(N), and softmax in the update the map itself. ``energy``,
+``energy_convex``, ``energy_concave``, ``grad_neg_energy_concave``, ``cccp_step``
+and ``retrieve`` take ``association`` (default ``"softmax"``, the homework's).
+
 Every function is batched over B state patterns: ``state`` has shape
 ``(batch_size, dim)``; ``stored`` has shape ``(num_patterns, dim)`` (shared by the
 batch) or ``(batch_size, num_patterns, dim)`` (one set per state); ``beta`` is a
 positive scalar or one value per state, shape ``(batch_size,)``. Everything is
 computed with max-subtracted log-sum-exp / softmax, so beta = 1e6 is safe.
 """
+import functools
 import math
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
+
+from keras_hw2.hopfield.association import associate, check_association, conjugate, max_entropy
 
 
 def lse(beta, z) -> tf.Tensor:
@@ -65,21 +75,24 @@ def similarities(state, stored) -> tf.Tensor:
     return _similarities(state, stored)
 
 
-def energy_convex(state, stored, beta) -> tf.Tensor:
-    """E1(q) = 1/2 q^T q + beta^-1 log N + 1/2 M^2, shape ``(batch_size,)``."""
+def energy_convex(state, stored, beta, association: str = "softmax") -> tf.Tensor:
+    """E1(q) = 1/2 q^T q + beta^-1 log N + 1/2 M^2 (H_max(N) for log N off softmax), shape ``(batch_size,)``."""
     state, stored, beta = _validate(state, stored, beta)
     num_patterns = tf.cast(tf.shape(stored)[-2], state.dtype)
     max_norm_sq = tf.reduce_max(tf.reduce_sum(tf.square(stored), axis=-1), axis=-1)
-    return 0.5 * tf.reduce_sum(tf.square(state), axis=-1) + tf.math.log(num_patterns) / beta + 0.5 * max_norm_sq
+    return (0.5 * tf.reduce_sum(tf.square(state), axis=-1) + max_entropy(num_patterns, association) / beta
+            + 0.5 * max_norm_sq)
 
 
-def energy_concave(state, stored, beta) -> tf.Tensor:
-    """E2(q) = -lse(beta, X q), shape ``(batch_size,)``."""
+def energy_concave(state, stored, beta, association: str = "softmax") -> tf.Tensor:
+    """E2(q) = -lse(beta, X q) (``-beta^-1 Psi*(beta X q)`` off softmax), shape ``(batch_size,)``."""
     state, stored, beta = _validate(state, stored, beta)
-    return -lse(beta, _similarities(state, stored))
+    if check_association(association) == "softmax":
+        return -lse(beta, _similarities(state, stored))
+    return -conjugate(_similarities(state, stored), _broadcastable(beta, 2), association)
 
 
-def energy(state, stored, beta) -> tf.Tensor:
+def energy(state, stored, beta, association: str = "softmax") -> tf.Tensor:
     """The modern Hopfield energy E(q) = E1(q) + E2(q), shape ``(batch_size,)``.
 
     Example:
@@ -87,7 +100,7 @@ def energy(state, stored, beta) -> tf.Tensor:
         >>> round(float(energy(stored[:1], stored, 1.0)[0]), 6)  # -log(e + 1) + 1/2 + log 2 + 1/2
         0.379885
     """
-    return energy_convex(state, stored, beta) + energy_concave(state, stored, beta)
+    return energy_convex(state, stored, beta, association) + energy_concave(state, stored, beta, association)
 
 
 def grad_energy_convex(state) -> tf.Tensor:
@@ -95,10 +108,10 @@ def grad_energy_convex(state) -> tf.Tensor:
     return tf.convert_to_tensor(state)
 
 
-def grad_neg_energy_concave(state, stored, beta) -> tf.Tensor:
-    """Closed-form gradient of -E2: X^T softmax(beta X q), shape ``(batch_size, dim)``."""
+def grad_neg_energy_concave(state, stored, beta, association: str = "softmax") -> tf.Tensor:
+    """Closed-form gradient of -E2: X^T softmax(beta X q) (the map for softmax off it), shape ``(batch_size, dim)``."""
     state, stored, beta = _validate(state, stored, beta)
-    return _weighted_sum(_softmax(state, stored, beta), stored)
+    return _weighted_sum(_weights(state, stored, beta, association), stored)
 
 
 def hessian_energy_convex(state) -> tf.Tensor:
@@ -118,7 +131,7 @@ def hessian_neg_energy_concave(state, stored, beta) -> tf.Tensor:
         Tensor of shape ``(batch_size, dim, dim)``.
     """
     state, stored, beta = _validate(state, stored, beta)
-    weights = _softmax(state, stored, beta)
+    weights = _weights(state, stored, beta)
     mean = _weighted_sum(weights, stored)
     if stored.shape.rank == 2:
         stored = stored[tf.newaxis]
@@ -127,8 +140,8 @@ def hessian_neg_energy_concave(state, stored, beta) -> tf.Tensor:
     return _broadcastable(beta, 3) * covariance
 
 
-def cccp_step(state, stored, beta) -> tf.Tensor:
-    """One CCCP update q_{t+1} = X^T softmax(beta X q_t), shape ``(batch_size, dim)``.
+def cccp_step(state, stored, beta, association: str = "softmax") -> tf.Tensor:
+    """One CCCP update q_{t+1} = X^T softmax(beta X q_t) (or another map), shape ``(batch_size, dim)``.
 
     With beta = 1/sqrt(dim) this is single-head cross-attention of the states
     over the stored patterns (keys = values = X, identity projections).
@@ -138,7 +151,7 @@ def cccp_step(state, stored, beta) -> tf.Tensor:
         >>> cccp_step(tf.constant([[3.0, 1.0]], tf.float64), stored, 1.0).numpy().round(4).tolist()
         [[0.7311, 0.5379]]
     """
-    return grad_neg_energy_concave(state, stored, beta)
+    return grad_neg_energy_concave(state, stored, beta, association)
 
 
 class Retrieval(NamedTuple):
@@ -150,7 +163,8 @@ class Retrieval(NamedTuple):
     energies: tf.Tensor    # (T + 1, batch_size): E(q_0) ... E(q_T)
 
 
-def retrieve(state, stored, beta, max_steps: int = 100, tol: float = 1e-6) -> Retrieval:
+def retrieve(state, stored, beta, max_steps: int = 100, tol: float = 1e-6,
+             association: str = "softmax") -> Retrieval:
     """Iterate the CCCP update from ``state`` until it reaches a fixed point.
 
     Steps:
@@ -165,13 +179,14 @@ def retrieve(state, stored, beta, max_steps: int = 100, tol: float = 1e-6) -> Re
         beta: positive scalar or ``(batch_size,)``.
         max_steps: the most updates to make, an integer >= 1.
         tol: the movement below which the iteration stops, >= 0.
+        association: ``"softmax"``, ``"sparsemax"`` or ``"entmax15"``; the energies are the map's own.
 
     Returns:
         A `Retrieval`: final state, number of steps, trajectory and energies.
 
     Raises:
         ValueError: bad ranks or dims, non-positive or non-finite beta,
-            ``max_steps < 1`` or a negative ``tol``.
+            ``max_steps < 1``, a negative ``tol`` or an unknown ``association``.
 
     Example:
         >>> stored = tf.constant([[1.0, 0.0], [0.0, 1.0]], tf.float64)
@@ -183,11 +198,13 @@ def retrieve(state, stored, beta, max_steps: int = 100, tol: float = 1e-6) -> Re
         raise ValueError(f"max_steps must be an integer >= 1. Received: max_steps={max_steps!r}")
     if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a finite number >= 0. Received: tol={tol!r}")
+    check_association(association)
     state, stored, beta = _validate(state, stored, beta)
-    # One graph per (stored rank, beta rank), relaxed to any sizes, so new sizes rarely retrace.
-    key = (stored.shape.rank, beta.shape.rank)
+    # One graph per (stored rank, beta rank, map), relaxed to any sizes, so new sizes rarely retrace.
+    key = (stored.shape.rank, beta.shape.rank, association)
     if key not in _COMPILED_ITERATE:
-        _COMPILED_ITERATE[key] = tf.function(_iterate, reduce_retracing=True)
+        _COMPILED_ITERATE[key] = tf.function(functools.partial(_iterate, association=association),
+                                             reduce_retracing=True)
     iterate = _COMPILED_ITERATE[key]
     return Retrieval(*iterate(state, stored, beta, tf.constant(max_steps), tf.constant(tol, state.dtype)))
 
@@ -195,22 +212,22 @@ def retrieve(state, stored, beta, max_steps: int = 100, tol: float = 1e-6) -> Re
 _COMPILED_ITERATE = {}
 
 
-def _iterate(state, stored, beta, max_steps, tol):
+def _iterate(state, stored, beta, max_steps, tol, association):
     """The loop of `retrieve` (run as a `tf.function`); returns its four fields."""
 
     def not_converged(step, current, moved, states, energies):
         return moved > tol
 
     def update(step, current, moved, states, energies):
-        new = cccp_step(current, stored, beta)
+        new = cccp_step(current, stored, beta, association)
         moved = tf.reduce_max(tf.norm(new - current, axis=-1))
         return (step + 1, new, moved, states.write(step + 1, new),
-                energies.write(step + 1, energy(new, stored, beta)))
+                energies.write(step + 1, energy(new, stored, beta, association)))
 
     states = tf.TensorArray(state.dtype, size=0, dynamic_size=True, element_shape=state.shape)
     energies = tf.TensorArray(state.dtype, size=0, dynamic_size=True, element_shape=state.shape[:1])
     initial = (tf.constant(0), state, tf.constant(math.inf, state.dtype),
-               states.write(0, state), energies.write(0, energy(state, stored, beta)))
+               states.write(0, state), energies.write(0, energy(state, stored, beta, association)))
     num_steps, final, _, states, energies = tf.while_loop(
         not_converged, update, initial, maximum_iterations=max_steps)
     return final, num_steps, states.stack(), energies.stack()
@@ -222,8 +239,9 @@ def _similarities(state, stored):
     return tf.einsum("bd,bnd->bn", state, stored)
 
 
-def _softmax(state, stored, beta):
-    return tf.nn.softmax(_broadcastable(beta, 2) * _similarities(state, stored), axis=-1)
+def _weights(state, stored, beta, association="softmax"):
+    scores = _broadcastable(beta, 2) * _similarities(state, stored)
+    return tf.nn.softmax(scores, axis=-1) if association == "softmax" else associate(scores, association)
 
 
 def _weighted_sum(weights, stored):
