@@ -248,7 +248,7 @@ def test_a_failed_step_marks_its_section_and_leaves_the_others(quick, monkeypatc
     root = quick[0]
     monkeypatch.chdir(root)
     restore = _move_aside(root, "cnn-lr-search")
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise RuntimeError("the tuner broke\nsecond line")
     monkeypatch.setattr(questions, "search_learning_rate", broken)
     try:
