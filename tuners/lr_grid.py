@@ -178,7 +178,8 @@ def search_learning_rate(config: SweepConfig, data: ImageData, verbose="auto") -
         oracle = LearningRateGridOracle(config.learning_rates, objective=keras_tuner.Objective(OBJECTIVE, "max"),
                                         max_trials=config.max_trials or len(config.learning_rates), seed=config.seed)
         tuner = RunTrialTuner(oracle, config, overwrite=False)
-        _check_trials(tuner, config)
+        if not is_worker():  # a worker's oracle is the chief's, over gRPC
+            _check_trials(tuner, config)
         tuner.search(data, verbose=verbose)
         return None if is_worker() else summarize(tuner, config)
 
