@@ -32,7 +32,7 @@ metrics, datasets, monitored metric, task callbacks, plots and final report);
 6. writes results.json (status "finished") and logs the config and the final
    figures to TensorBoard's HParams dashboard.
 
-Why not ``model.fit``: Keras 3.15's fit fails under
+Why not Keras' ``Model.fit``: in Keras 3.15 it fails under
 `tf.distribute.MultiWorkerMirroredStrategy` (keras-team/keras#20585), and
 ``model.train_step`` averages the loss per replica, which for P2G's variable
 numbers of target tokens differs from the mean over the global batch. A run

@@ -291,3 +291,19 @@ def test_mixed_float16_trains_with_a_scaled_loss_and_float32_sums(run_root):
     history = run.history
     assert len(history["loss"]) == 2 and all(math.isfinite(value) for value in history["loss"] + history["val_loss"])
     assert history["loss"][1] < history["loss"][0]
+
+
+def test_a_training_error_is_one_line_and_exit_status_3_and_bad_input_stays_2(capsys):
+    from keras_hw2.cli import run_main
+    from keras_hw2.errors import InputError
+
+    def diverged(argv):
+        raise TrainingError("runs/demo/x: the training loss became nan at epoch 2; the run stopped")
+
+    def bad(argv):
+        raise InputError("--epochs must be an integer >= 1. Received: --epochs=0")
+
+    assert run_main(diverged, []) == 3
+    assert capsys.readouterr().err == "error: runs/demo/x: the training loss became nan at epoch 2; the run stopped\n"
+    assert run_main(bad, []) == 2
+    assert not issubclass(TrainingError, InputError)  # not "bad input": the run had started

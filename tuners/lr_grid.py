@@ -185,7 +185,7 @@ def search_learning_rate(config: SweepConfig, data: ImageData, verbose="auto") -
 
 
 def _check_trials(tuner: keras_tuner.Tuner, config: SweepConfig) -> None:
-    """Refuse a project whose trials have no ``learning_rate`` (written by a version that trained with model.fit)."""
+    """Refuse a project whose trials have no ``learning_rate`` (an older search, whose trials were not runs)."""
     old = [trial.trial_id for trial in tuner.oracle.trials.values()
            if HYPERPARAMETER not in trial.hyperparameters.values]
     if old:

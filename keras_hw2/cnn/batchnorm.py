@@ -65,7 +65,7 @@ def _set_statistics(layer, features_model, inputs, batch_size):
 class PreciseBatchNorm(keras.callbacks.Callback):
     """Recompute the BatchNorm statistics (`recompute_batch_norm_statistics`) before every evaluation.
 
-    Passed to `model.fit(..., validation_data=...)`, it runs at `on_test_begin`,
+    A task callback of the training engine (`keras_hw2.training`), it runs at `on_test_begin`,
     so each epoch's validation, and every weights checkpoint saved after it,
     uses statistics of the current weights. A model without BatchNormalization
     layers is left untouched.
