@@ -14,6 +14,7 @@ from keras_hw2.cli import run_main
 from keras_hw2.cnn.__main__ import main as cnn_main
 from keras_hw2.cnn.data import write_synthetic_npz
 from keras_hw2.cnn.train import resolve_lr
+from keras_hw2.errors import InputError
 from tuners import cnn_lr, lr_grid
 
 
@@ -87,6 +88,32 @@ def test_a_trial_is_the_run_cnn_train_makes_bit_for_bit(tmp_path, monkeypatch, c
     # and `cnn evaluate` reads the trial like any run
     assert cnn_main(["evaluate", "--run", str(trial), "--data", str(data), "--quiet"]) == 0
     assert (trial / "evaluation-tiny-val.json").is_file()
+
+
+def test_a_diverged_trial_is_a_failed_trial_and_the_search_goes_on(tmp_path, monkeypatch, capsys):
+    data = write_synthetic_npz(tmp_path / "tiny.npz", num_per_class=2)
+    monkeypatch.chdir(tmp_path)
+    assert cnn_lr.main(["--data", str(data), "--epochs", "1", "--batch-size", "6", "--learning-rates", "1e30,0.01"]) == 0
+    summary = json.loads((tmp_path / "tuner_results/cnn_lr_baseline/best_lr.json").read_text())
+    assert [(t["learning_rate"], t["status"]) for t in summary["trials"]] == [(1e30, "FAILED"), (0.01, "COMPLETED")]
+    assert summary["learning_rate"] == 0.01
+    failed = json.loads((tmp_path / summary["trials"][0]["run"] / "results.json").read_text())
+    assert failed["status"] == "failed" and failed["failed_epoch"] == 1
+
+
+def test_an_old_project_without_learning_rate_trials_is_refused(tmp_path, monkeypatch, capsys):
+    import keras_tuner
+
+    monkeypatch.chdir(tmp_path)
+    config = lr_grid.SweepConfig(project_name="old")
+    oracle = lr_grid.LearningRateGridOracle((0.1,), objective="val_accuracy", max_trials=1)
+    tuner = lr_grid.RunTrialTuner(oracle, config)
+    trial = keras_tuner.engine.trial.Trial(oracle.get_space(), trial_id="0")
+    trial.hyperparameters.values = {"lr": 0.1}  # the spelling of the searches that trained with Keras' fit
+    oracle.trials["0"] = trial
+    with pytest.raises(InputError, match=r"^tuner_results/old: holds trials of an older learning-rate search \(no 'learning_rate' "
+                                         r"in trial 0\); choose another --project-name or remove it$"):
+        lr_grid.check_trials(tuner, config)
 
 
 def test_best_lr_files_of_older_versions_are_read(tmp_path):

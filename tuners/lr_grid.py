@@ -179,12 +179,12 @@ def search_learning_rate(config: SweepConfig, data: ImageData, verbose="auto") -
                                         max_trials=config.max_trials or len(config.learning_rates), seed=config.seed)
         tuner = RunTrialTuner(oracle, config, overwrite=False)
         if not is_worker():  # a worker's oracle is the chief's, over gRPC
-            _check_trials(tuner, config)
+            check_trials(tuner, config)
         tuner.search(data, verbose=verbose)
         return None if is_worker() else summarize(tuner, config)
 
 
-def _check_trials(tuner: keras_tuner.Tuner, config: SweepConfig) -> None:
+def check_trials(tuner: keras_tuner.Tuner, config: SweepConfig) -> None:
     """Refuse a project whose trials have no ``learning_rate`` (an older search, whose trials were not runs)."""
     old = [trial.trial_id for trial in tuner.oracle.trials.values()
            if HYPERPARAMETER not in trial.hyperparameters.values]
