@@ -363,3 +363,8 @@ def test_help_imports_no_tensorflow():
                             capture_output=True, text=True, timeout=120)
     assert result.stdout.startswith("usage: python -m keras_hw2 report [-h] [--preset {quick,full}]")
     assert result.stdout.splitlines()[-1] == "imported: []"
+
+
+def test_both_presets_search_for_as_many_epochs_as_they_train_so_the_baseline_is_trained_once():
+    from keras_hw2.report.presets import PRESETS
+    assert all(preset.lr_search_epochs == preset.cnn_epochs for preset in PRESETS.values())

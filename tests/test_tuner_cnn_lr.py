@@ -158,3 +158,10 @@ def test_help_imports_no_tensorflow_and_errors_print_no_tensorflow_lines():
                           capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == "error: --model must be one of baseline, batchnorm. Received: --model='resnet'\n"
+
+
+def test_the_command_defaults_are_the_sweep_config_defaults():
+    args, defaults = cnn_lr.build_parser().parse_args([]), lr_grid.SweepConfig()
+    for name in ("model", "data", "learning_rates", "epochs", "batch_size", "dropout", "seed", "directory",
+                 "max_trials", "runs_dir"):
+        assert getattr(args, name) == getattr(defaults, name), name
