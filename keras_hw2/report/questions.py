@@ -70,10 +70,9 @@ def cnn_lr_search(run, sweep: SweepConfig, images, verbose=0) -> dict:
         with open(run.file(SEARCH_LOG), "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
             summary = search_learning_rate(sweep, images, verbose=2)
     trained = sum(_trial_epochs(sweep).values()) - sum(before.values())
+    files = [(trial["learning_rate"], Path(trial["run"]) / HISTORY_FILE) for trial in summary["trials"]]
     return {"summary": summary, "project_dir": str(sweep.project_dir), "trained_epochs": trained,
-            "histories": [{"learning_rate": trial["learning_rate"], "history": read_json(Path(trial["run"]) /
-                                                                                         HISTORY_FILE)}
-                          for trial in summary["trials"] if (Path(trial["run"]) / HISTORY_FILE).is_file()]}
+            "histories": [{"learning_rate": lr, "history": read_json(path)} for lr, path in files if path.is_file()]}
 
 
 def _trial_epochs(sweep: SweepConfig) -> dict:
