@@ -24,7 +24,7 @@ test-slow: $(STAMP)  ## only the long runs marked `slow`
 # The reference P2G figures are for the homework's 10,000 words: used when present (else the embedded cmudict).
 P2G_DATA ?= ../shared/data/p2g
 
-bench: $(STAMP)  ## issue 12's CPU benchmarks vs the PyTorch reference: table + benchmarks/<date>-<host>.json
+bench: $(STAMP)  ## issue 12's CPU benchmarks vs the PyTorch reference: table + runs/bench/<date>-<host>.json
 	$(PY) -m keras_hw2.benchmarks $(if $(wildcard $(P2G_DATA)/train.tsv),--p2g-data $(P2G_DATA)) $(BENCH_ARGS)
 
 bench-gpu: $(STAMP)  ## issue 12's GPU checks (says so and exits 0 where no GPU is visible)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 from keras_hw2 import checks
-from keras_hw2.errors import InputError
+from keras_hw2.errors import InputError, TrainingError
 
 # Defaults for TensorFlow's environment, applied when a variable is unset or empty:
 # - TF_CPP_MIN_LOG_LEVEL=3 hides TensorFlow's C++ INFO, WARNING and ERROR log lines: start-up
@@ -183,6 +183,8 @@ def verbosity(args) -> object:
 def run_main(main, argv=None) -> int:
     """Call `main(argv)`; turn an `InputError` into one line on stderr and exit status 2.
 
+    A `TrainingError` (a training that started but could not go on) is one line too, exit status 3.
+
     Output cut short by its reader (a closed pipe) ends quietly with exit status 1.
 
     Ctrl-C (`KeyboardInterrupt`) ends with one line, ``interrupted: <where>``, and
@@ -194,6 +196,9 @@ def run_main(main, argv=None) -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt as e:
         print(f"interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130

@@ -34,12 +34,6 @@ DEFAULT_TIMEOUT_S = 120.0
 _TASK_TYPES = ("chief", "worker")  # what MultiWorkerMirroredStrategy runs
 
 
-def add_strategy_argument(parser) -> None:
-    parser.add_argument("--strategy", choices=STRATEGIES, default="default",
-                        help="tf.distribute strategy; --batch-size is the global batch; multiworker reads "
-                             "TF_CONFIG (default: default)")
-
-
 @dataclass(frozen=True)
 class Cluster:
     """The multi-worker cluster of ``TF_CONFIG``, seen from this process.

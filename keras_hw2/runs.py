@@ -100,7 +100,8 @@ def check_run_name(name) -> None:
                          f"'-'; no path). Received: --run-name={name!r}")
 
 
-def _as_dict(config) -> dict:
+def config_dict(config) -> dict:
+    """`config` (a dataclass or a dict) as the JSON-ready dict a run's config.json holds."""
     return json.loads(json.dumps(asdict(config) if is_dataclass(config) else dict(config), default=str))
 
 
@@ -111,7 +112,9 @@ class Run:
         path: the directory, `runs/<task>/<name>` (a temporary one on a non-chief worker).
         name: the run's name.
         config: the run's configuration as a JSON-ready dict.
-        resumed: True when the directory already held this run (same config).
+        resumed: True when the directory already held this run (same config), unfinished: training
+            continues from its last finished epoch.
+        finished: True when the directory already held this run, finished: nothing is trained again.
         is_chief: False on a non-chief multi-worker process, whose directory is temporary.
     """
 
@@ -119,7 +122,8 @@ class Run:
         self.path = path
         self.name = name
         self.config = config
-        self.resumed = resumed
+        self.finished = resumed and (self.results or {}).get("status") == "finished"
+        self.resumed = resumed and not self.finished
         self.is_chief = is_chief
         self._lock = lock
 
@@ -138,6 +142,12 @@ class Run:
         """The contents of results.json, or None before the run has ended."""
         path = self.file(RESULTS_FILE)
         return read_json(path) if path.exists() else None
+
+    def describe(self) -> str:
+        """The line a command prints about its run: ``run: <path>``, then ``(resumed)`` or ``(finished: ...)``."""
+        if self.finished:
+            return f"run: {self.path} (finished: nothing to train; its results follow)"
+        return f"run: {self.path}{' (resumed)' if self.resumed else ''}"
 
     def close(self) -> None:
         """Release the run: unlock it, or remove a non-chief worker's temporary directory."""
@@ -174,7 +184,7 @@ def open_run(task: str, config, name=None, root="runs") -> Run:
             uses the run (the message names its pid). Nothing is written then.
     """
     check_run_name(name)
-    config = _as_dict(config)
+    config = config_dict(config)
     if not distribute.is_chief(config.get("strategy")):
         path = Path(tempfile.mkdtemp(prefix=f"keras_hw2-{task}-worker-"))
         write_json(path / CONFIG_FILE, config)

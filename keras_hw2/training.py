@@ -24,7 +24,7 @@ metrics, datasets, monitored metric, task callbacks, plots and final report);
    and ``best.keras`` use the weights the task's ``evaluation_weights`` puts
    in the model (e.g. an average the optimizer keeps), training the trained ones;
 5. after each epoch: a non-finite loss ends the run (results.json status
-   "failed", never a best checkpoint); otherwise the epoch's state is saved
+   "failed", never a best checkpoint; a `TrainingError`); otherwise the epoch's state is saved
    for resuming (`tf.train.CheckpointManager` in ``resume/``, written
    atomically by TensorFlow, removed once the run has finished) and, when the monitored metric improves on the best in
    history.json, the whole model goes to ``best.keras`` (written to a
@@ -32,7 +32,7 @@ metrics, datasets, monitored metric, task callbacks, plots and final report);
 6. writes results.json (status "finished") and logs the config and the final
    figures to TensorBoard's HParams dashboard.
 
-Why not ``model.fit``: Keras 3.15's fit fails under
+Why not Keras' ``Model.fit``: in Keras 3.15 it fails under
 `tf.distribute.MultiWorkerMirroredStrategy` (keras-team/keras#20585), and
 ``model.train_step`` averages the loss per replica, which for P2G's variable
 numbers of target tokens differs from the mean over the global batch. A run
@@ -55,7 +55,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_hw2 import distribute, hparams
-from keras_hw2.errors import InputError
+from keras_hw2.errors import TrainingError
 from keras_hw2.plots import plot_curves
 from keras_hw2.runs import CHECKPOINT_FILE, HISTORY_FILE, RESULTS_FILE, HistoryWriter, Run, write_json
 from keras_hw2.seeding import set_seed
@@ -85,8 +85,9 @@ class Task:
             they run first, so the logs they add are recorded.
         plots: ``{file name: (history keys, y label)}``: PNGs redrawn after every epoch.
         title: the plots' title.
-        report: ``(history, best_index) -> dict``: the task's final figures
-            (called once training has ended, ``best.keras`` being written).
+        report: ``(run, history, best_index) -> dict``: the task's final figures
+            (called once training has ended, ``best.keras`` being written in
+            the `keras_hw2.runs.Run` `run`).
         evaluation_weights: ``model -> context manager`` inside which the
             model holds the weights to validate and to save as ``best.keras``
             (entered around validation, its ``on_test_begin``/``on_test_end``
@@ -104,7 +105,7 @@ class Task:
     callbacks: Callable[[keras.Model], list] = lambda model: []
     plots: dict = field(default_factory=dict)
     title: str = ""
-    report: Callable[[dict, int], dict] = lambda history, best: {}
+    report: Callable[[Run, dict, int], dict] = lambda run, history, best: {}
     evaluation_weights: Callable[[keras.Model], contextlib.AbstractContextManager] = \
         lambda model: contextlib.nullcontext()
 
@@ -143,8 +144,8 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
         ``best_epoch`` (1-based) and the task's report.
 
     Raises:
-        InputError: the loss became non-finite (the run is marked failed), or
-            a multi-worker run lost a worker.
+        TrainingError: the loss became non-finite (the run is marked failed),
+            or a multi-worker run lost a worker.
         KeyboardInterrupt: Ctrl-C, with the epoch and how to resume.
     """
     if (run.results or {}).get("status") == "finished":
@@ -184,7 +185,7 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
         except tf.errors.OpError as e:
             if config.strategy != "multiworker":
                 raise
-            raise InputError(f"{run.path}: lost contact with another worker at epoch {current + 1} "
+            raise TrainingError(f"{run.path}: lost contact with another worker at epoch {current + 1} "
                              f"({type(e).__name__}: {e.message.splitlines()[0]}); re-run the same command on every "
                              "worker to resume from the last finished epoch") from None
         if model.stop_training:
@@ -411,7 +412,7 @@ def _check_finite(run: Run, logs: dict, epoch: int) -> None:
                    f"epoch {epoch + 1}; the run stopped (status 'failed' in {RESULTS_FILE}; best.keras keeps the "
                    "best earlier epoch); try a smaller --learning-rate")
         write_json(run.file(RESULTS_FILE), {"status": "failed", "failed_epoch": epoch + 1, "error": message})
-        raise InputError(message)
+        raise TrainingError(message)
 
 
 def _finish(run: Run, task: Task) -> dict:
@@ -419,7 +420,7 @@ def _finish(run: Run, task: Task) -> dict:
     history = run.history
     best = _best_index(history, task, len(history["epoch"]))
     results = {"status": "finished", "epochs": len(history["epoch"]),
-               "best_epoch": None if best is None else best + 1, **task.report(history, best)}
+               "best_epoch": None if best is None else best + 1, **task.report(run, history, best)}
     write_json(run.file(RESULTS_FILE), results)
     shutil.rmtree(run.file(RESUME_DIR), ignore_errors=True)  # a finished run is not resumed
     hparams.log_metrics(run.path, results, step=results["epochs"])

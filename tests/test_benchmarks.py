@@ -83,18 +83,53 @@ def test_unknown_group_is_bad_input(tmp_path, capsys):
 def test_gpu_check_says_there_is_no_gpu_and_exits_0(capsys):
     import tensorflow as tf
 
-    from keras_hw2.benchmarks import gpu
+    from keras_hw2.benchmarks import gpu_command
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("a GPU is visible: the checks would run")
-    assert run_main(gpu.main, []) == 0
+    assert run_main(gpu_command.main, []) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("devices: CPU:0 (no GPU visible)")
     assert out[1] == "no GPU visible to TensorFlow: the GPU checks did not run"
 
 
-def test_hopfield_results_agree_on_one_device():
+def test_hopfield_difference_of_a_device_with_itself_is_zero():
+    """The comparison itself: the same device twice gives 0 (`hopfield_difference` is deterministic)."""
     from keras_hw2.benchmarks import gpu
     assert gpu.hopfield_difference("/CPU:0", "/CPU:0") == 0.0
+
+
+def test_hopfield_results_agree_between_the_gpu_and_the_cpu():
+    from keras_hw2.benchmarks import gpu
+    if gpu.gpu_name() is None:
+        pytest.skip("no GPU visible: the GPU-CPU comparison needs one")
+    assert gpu.hopfield_difference(f"/{gpu.gpu_name()}", "/CPU:0") <= gpu.TOLERANCE
+
+
+def test_the_cnn_rows_time_the_task_train_runs():
+    """The engine's trainer of `make_task`: the optimizer keeps the weights' average, as in `train`."""
+    from keras_hw2.benchmarks import cnn
+    from keras_hw2.cnn.train import TrainConfig
+    images, labels = cnn.demo_images(16)
+    assert cnn._trainer("baseline", images, labels, TrainConfig()).model.optimizer.use_ema
+    assert not cnn._trainer("baseline", images, labels, TrainConfig(weight_averaging=False)).model.optimizer.use_ema
+
+
+def test_the_commands_write_outside_the_source_tree_by_default_and_help_imports_no_tensorflow(python):
+    from keras_hw2.benchmarks import OUTPUT_DIR
+    from keras_hw2.benchmarks.__main__ import build_parser
+    from keras_hw2.benchmarks.gpu_command import build_parser as gpu_parser
+    assert build_parser().parse_args([]).output_dir == gpu_parser().parse_args([]).output_dir == OUTPUT_DIR
+    assert OUTPUT_DIR.startswith("runs/")  # git-ignored, like every run output
+    for command in (["-m", "keras_hw2.benchmarks"], ["tools/gpu_check.py"]):
+        code = ("import runpy, sys\nsys.argv = [sys.argv[0], '--help']\ntry:\n"
+                f"    runpy.run_{'module' if command[0] == '-m' else 'path'}({command[-1]!r}, run_name='__main__')\n"
+                "except SystemExit:\n    pass\nprint('imported:', 'tensorflow' in sys.modules)")
+        done = python("-c", code)
+        assert "usage: " in done.stdout and done.stdout.splitlines()[-1] == "imported: False", done.stdout + done.stderr
+        done = python(*command, "--repeats", "0")
+        assert (done.returncode, done.stderr.splitlines()) == (2, [
+            f"error: {'python -m keras_hw2.benchmarks' if command[0] == '-m' else 'python tools/gpu_check.py'}: "
+            "--repeats must be an integer >= 1. Received: --repeats=0 (see --help)"])
 
 
 @pytest.mark.slow
@@ -105,8 +140,9 @@ def test_gpu_checks_run_on_the_cpu_with_tiny_sizes():
     corpus = {split: pairs[:128] for split, pairs in corpus.items()}
     images, labels = gpu.cnn.demo_images(32)
     rows, checks = gpu.run_checks("/CPU:0", 1, corpus, images, labels, decode_words=8)
-    mixed = ["cnn_baseline_training_mixed_float16", "cnn_batchnorm_training_mixed_float16"]
-    assert [r.name for r in rows] == ["cnn_baseline_training_float32", "cnn_batchnorm_training_float32",
+    cnn = [f"cnn_{model}_training{variant}" for variant in ("", "_plain_sgd") for model in ("baseline", "batchnorm")]
+    mixed = [f"{name}_mixed_float16" for name in cnn]
+    assert [r.name for r in rows] == [*(f"{name}_float32" for name in cnn),
                                       *(mixed if checks["mixed_float16_trains"] else []),
                                       "p2g_epoch_attention", "p2g_epoch_no_attention", "greedy_batch"]
     assert {k: v for k, v in checks.items() if k != "mixed_float16_trains"} == {

@@ -78,13 +78,14 @@ def test_train_plot_export_and_reload_in_a_clean_process(tiny_npz, run_root, tmp
     np.testing.assert_allclose(out["bytes_probabilities"].sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_rerunning_a_finished_run_resumes_it_without_training(tiny_npz, run_root, capsys):
+def test_rerunning_a_finished_run_trains_nothing_and_says_so(tiny_npz, run_root, capsys):
     assert _train(tiny_npz, run_root, "again", "--model", "batchnorm") == 0
     results = (run_root / "cnn" / "again" / "results.json").read_text()
     capsys.readouterr()
     assert _train(tiny_npz, run_root, "again", "--model", "batchnorm") == 0
     out = capsys.readouterr().out
-    assert "(resumed)" in out and "Epoch 1/1" not in out
+    assert f"run: {run_root / 'cnn' / 'again'} (finished: nothing to train; its results follow) | " in out
+    assert "(resumed)" not in out and "Epoch 1/1" not in out
     assert (run_root / "cnn" / "again" / "results.json").read_text() == results
 
 

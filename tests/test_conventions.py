@@ -70,12 +70,23 @@ def test_a_non_chief_worker_gets_a_temporary_run_directory_removed_on_close(run_
 
 
 def test_reopening_a_run_with_the_same_config_resumes_it(run_root):
-    runs.open_run("demo", {"lr": 0.1}, name="a", root=run_root)
-    assert runs.open_run("demo", {"lr": 0.1}, name="a", root=run_root).resumed
+    with runs.open_run("demo", {"lr": 0.1}, name="a", root=run_root) as first:
+        assert not first.resumed and first.describe() == f"run: {first.path}"
+    with runs.open_run("demo", {"lr": 0.1}, name="a", root=run_root) as again:
+        assert again.resumed and not again.finished and again.describe() == f"run: {again.path} (resumed)"
+
+
+def test_reopening_a_finished_run_is_not_announced_as_resumed(run_root):
+    with runs.open_run("demo", {"lr": 0.1}, name="a", root=run_root) as first:
+        runs.write_json(first.file(runs.RESULTS_FILE), {"status": "finished"})
+    with runs.open_run("demo", {"lr": 0.1}, name="a", root=run_root) as again:
+        assert again.finished and not again.resumed
+        assert again.describe() == f"run: {again.path} (finished: nothing to train; its results follow)"
 
 
 def test_reopening_a_run_with_another_config_is_refused(run_root):
-    runs.open_run("demo", {"lr": 0.1, "epochs": 2}, name="a", root=run_root)
+    with runs.open_run("demo", {"lr": 0.1, "epochs": 2}, name="a", root=run_root):
+        pass
     with pytest.raises(InputError, match=r"another configuration \(differs in: lr\)"):
         runs.open_run("demo", {"lr": 0.2, "epochs": 2}, name="a", root=run_root)
 

@@ -165,7 +165,8 @@ def test_search_killed_between_trials_resumes_and_runs_every_trial_once(tiny_npz
     lrs = (0.1, 0.01)
     project = tmp_path / "tuner" / "lr"
     args = ["-m", "tuners.cnn_lr", "--data", str(tiny_npz), "--epochs", "1", "--batch-size", "8",
-            "--learning-rates", ",".join(map(str, lrs)), "--directory", str(tmp_path / "tuner"), "--project-name", "lr"]
+            "--learning-rates", ",".join(map(str, lrs)), "--directory", str(tmp_path / "tuner"), "--project-name", "lr",
+            "--runs-dir", str(tmp_path / "runs")]
     first = _start(*args)
     # keras-tuner records a trial's end in oracle.json, then writes tuner0.json, whose presence makes the next
     # run print "Reloading Tuner": kill once both are on disk
@@ -181,10 +182,12 @@ def test_search_killed_between_trials_resumes_and_runs_every_trial_once(tiny_npz
     trials = [_read_json(project / f"trial_{i}" / "trial.json") for i in range(len(lrs))]
     assert not (project / f"trial_{len(lrs)}").exists()
     assert all(trial["status"] == "COMPLETED" for trial in trials)
-    assert sorted(trial["hyperparameters"]["values"]["lr"] for trial in trials) == sorted(lrs)
+    assert sorted(trial["hyperparameters"]["values"]["learning_rate"] for trial in trials) == sorted(lrs)
     oracle = _read_json(project / "oracle.json")
     ids = [str(i) for i in range(len(lrs))]
     assert sorted(oracle["end_order"]) == ids and sorted(oracle["start_order"]) == ids
     summary = _read_json(project / "best_lr.json")
     assert [t["trial_id"] for t in summary["trials"]] == ids
-    assert f"best lr {summary['lr']:g}" in out
+    assert f"best learning rate {summary['learning_rate']:g}" in out
+    runs = sorted(p.name for p in (tmp_path / "runs" / "tuner" / "lr").iterdir())
+    assert runs == [f"trial-{i + 1}" for i in range(len(lrs))]  # one run per trial, none trained twice

@@ -4,6 +4,7 @@ import re
 import socket
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -96,7 +97,7 @@ def distributed_search(tmp_path_factory):
     done = _python(LAUNCHER, "--workers", "2", "--timeout", "240", "--log-dir", str(tmp / "logs"), "--",
                    sys.executable, "-m", "tuners.cnn_lr", "--data", str(npz), "--epochs", "1", "--batch-size", "4",
                    "--learning-rates", ",".join(map(str, LRS)), "--directory", str(tmp / "tuner"), "--project-name", "lr",
-                   timeout=300)
+                   "--runs-dir", str(tmp / "runs"), timeout=300)
     return done, tmp / "tuner" / "lr", tmp / "logs", time.monotonic() - start
 
 
@@ -110,7 +111,7 @@ def test_chief_and_two_workers_run_every_trial_exactly_once(distributed_search):
     assert sorted(oracle["start_order"]) == ids and sorted(oracle["end_order"]) == ids
     trials = [json.loads((project / f"trial_{i}" / "trial.json").read_text()) for i in ids]
     assert all(trial["status"] == "COMPLETED" for trial in trials)
-    assert sorted(trial["hyperparameters"]["values"]["lr"] for trial in trials) == sorted(LRS)
+    assert sorted(trial["hyperparameters"]["values"]["learning_rate"] for trial in trials) == sorted(LRS)
     # Both workers took part, each training its own trials: 4 one-epoch fits in all, none on the chief.
     assert (project / "tuner0.json").exists() and (project / "tuner1.json").exists()
     fits = {name: len(re.findall(r"val_loss: ", (logs / f"{name}.log").read_text()))
@@ -123,7 +124,12 @@ def test_the_chief_reports_the_best_trial(distributed_search):
     done, project, _, _ = distributed_search
     best_score = max(json.loads((project / f"trial_{i}" / "trial.json").read_text())["score"] for i in "0123")
     summary = json.loads((project / "best_lr.json").read_text())
-    assert summary["val_accuracy"] == pytest.approx(best_score) and summary["lr"] in LRS
+    assert summary["val_accuracy"] == pytest.approx(best_score) and summary["learning_rate"] in LRS
+    # the workers' trial runs, read by the chief: one finished run per trial, numbered 1..4
+    assert [(t["trial"], len(t["val_accuracy"])) for t in summary["trials"]] == [(1, 1), (2, 1), (3, 1), (4, 1)]
+    assert all(json.loads((Path(t["run"]) / "results.json").read_text())["status"] == "finished"
+               for t in summary["trials"])
     chief_output = done.stdout.split("--- chief output ---", 1)[1]
-    assert f"best lr {summary['lr']:g} (val accuracy {best_score:.4f})" in chief_output
+    assert f"best learning rate {summary['learning_rate']:g} (trial {summary['trial']}, val accuracy " \
+           f"{best_score:.4f})" in chief_output
     assert "distributed sweep finished: chief and 2 other process(es) exited with status 0" in done.stdout

@@ -8,7 +8,7 @@ from keras_hw2 import checks, hparams
 from keras_hw2.cnn.train import TrainConfig as CnnConfig
 from keras_hw2.errors import InputError
 from keras_hw2.p2g.train import TrainConfig as P2gConfig
-from tuners.cnn_lr import SweepConfig
+from tuners.lr_grid import SweepConfig
 
 NAN, INF = float("nan"), float("inf")
 

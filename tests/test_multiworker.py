@@ -178,7 +178,7 @@ def test_killing_one_worker_stops_the_other_and_the_same_command_resumes(data, t
                 process.kill()
                 process.wait()
     out = _output(chief)
-    assert code == 2 and f"error: {run}: lost contact with another worker at epoch 2" in out, out[-3000:]
+    assert code == 3 and f"error: {run}: lost contact with another worker at epoch 2" in out, out[-3000:]
     assert _epochs_done(run / "history.json") == 1 and not (run / "results.json").exists()
 
     done = _python(LAUNCHER, "--workers", "2", "--timeout", "300", "--", sys.executable, *args, timeout=360)

@@ -91,15 +91,31 @@ def _number(cell: str):
 def test_the_first_call_runs_every_step_and_prints_a_line_per_step(quick):
     root, first, _, report = quick
     lines = first.stdout.splitlines()
-    assert [re.match(r"\[(\d)/9\] ", line).group(1) for line in lines[:-1]] == [str(i) for i in range(1, 10)]
-    assert re.search(r"^\[3/9\] Q2 learning-rate search .*: finished in [\d.]+ s, 3 epochs trained; 6 steps left$",
+    assert lines[0].startswith("devices: CPU:0")  # as every task command prints it
+    assert [re.match(r"\[(\d)/9\] ", line).group(1) for line in lines[1:-1]] == [str(i) for i in range(1, 10)]
+    assert re.search(r"^\[3/9\] Q2 learning-rate search .*: finished in [\d.]+ s, 6 epochs trained; 6 steps left$",
                      first.stdout, flags=re.MULTILINE)
     assert lines[-1] == "report: reports/q/report.md"
     assert first.stderr == ""  # no TensorFlow start-up lines, no warnings
     assert report["status"] == "finished" and [step["key"] for step in report["steps"]] == STEP_KEYS
     assert not any(step["reused"] for step in report["steps"])
     trained = {step["key"]: step["trained_epochs"] for step in report["steps"] if step["trained_epochs"]}
-    assert trained == {"cnn-lr-search": 3, "cnn-baseline": 2, "cnn-batchnorm": 2, "p2g-plain": 2, "p2g-attention": 2}
+    # each model trained once: the baseline (2 epochs at the best learning rate) is the search's best trial
+    assert trained == {"cnn-lr-search": 6, "cnn-batchnorm": 2, "p2g-plain": 2, "p2g-attention": 2}
+
+
+def test_the_q2_baseline_is_the_best_trial_of_the_search(quick):
+    root, _, _, report = quick
+    steps = _steps(report)
+    summary, baseline = steps["cnn-lr-search"]["result"]["summary"], steps["cnn-baseline"]["result"]
+    assert baseline["run"] == summary["run"] == max(summary["trials"], key=lambda t: t["best_val_accuracy"])["run"]
+    assert Path(baseline["run"]).parent == Path("runs/tuner") / Path(summary["run"]).parent.name
+    run = root / baseline["run"]
+    assert json.loads((run / "config.json").read_text())["learning_rate"] == summary["learning_rate"]
+    assert baseline["results"] == json.loads((run / "results.json").read_text())
+    assert baseline["results"]["best_val_accuracy"] == summary["val_accuracy"]
+    assert sorted(path.name for path in (root / "runs/tuner").iterdir()) == [Path(summary["run"]).parent.name]
+    assert not (root / "runs/cnn").exists() or not list((root / "runs/cnn").glob("report-baseline-*"))
 
 
 def test_the_report_has_the_three_questions_with_numeric_tables(quick):
@@ -114,12 +130,56 @@ def test_the_report_has_the_three_questions_with_numeric_tables(quick):
         assert numeric, title
     q2 = _tables(sections["Question 2: CNN scene classifiers"])
     rows = {row[0]: row for row in q2["The two CNNs (SGD at the best learning rate, batch 8, dropout 0.1)"]}
+    # ours (counted on the built models) against the homework's
     assert rows["trainable parameters, baseline"][1:3] == ["5,340,742", "5,340,742"]
     assert rows["trainable parameters, BatchNorm"][1:3] == ["755,718", "755,718"]
-    assert rows["best validation accuracy, BatchNorm"][2] == "0.7614"
     q3 = _tables(sections["Question 3: phoneme-to-grapheme seq2seq"])["CER and WER of the two spellers"]
-    assert {row[0]: row[2] for row in q3}["WER@3, nucleus p=0.8, with attention"] == "0.737"
     assert all(row[3].startswith("validation") for row in q3[1:])
+
+
+# The row of each published figure (`keras_hw2.report.published.PUBLISHED`): (table title start, row label).
+PUBLISHED_ROWS = {
+    "cnn_best_lr": ("Learning-rate search", "best learning rate"),
+    "cnn_best_val_accuracy_baseline": ("The two CNNs", "best validation accuracy, baseline"),
+    "cnn_best_val_accuracy_batchnorm": ("The two CNNs", "best validation accuracy, BatchNorm"),
+    "cnn_params_baseline": ("The two CNNs", "trainable parameters, baseline"),
+    "cnn_params_batchnorm": ("The two CNNs", "trainable parameters, BatchNorm"),
+    "p2g_cer_plain": ("CER and WER", "CER, greedy, without attention"),
+    "p2g_wer_plain": ("CER and WER", "WER, greedy, without attention"),
+    "p2g_cer_attention": ("CER and WER", "CER, greedy, with attention"),
+    "p2g_wer_attention": ("CER and WER", "WER, greedy, with attention"),
+    "p2g_nucleus_cer_attention": ("CER and WER", "CER, nucleus p=0.8 (first sample), with attention"),
+    "p2g_nucleus_wer_attention": ("CER and WER", "WER, nucleus p=0.8 (first sample), with attention"),
+    "p2g_nucleus_wer_at_3_attention": ("CER and WER", "WER@3, nucleus p=0.8, with attention"),
+}
+
+
+def test_each_published_figure_is_shown_in_its_own_row_and_nowhere_else(quick, monkeypatch):
+    """The tables take the homework's figures from PUBLISHED: stand-in values must land in their rows."""
+    from keras_hw2.report import tables
+    from keras_hw2.report.build import STEPS
+    from keras_hw2.report.steps import Outcome
+
+    report = quick[3]
+    stand_ins = {key: (1000.0 + i, f"stand-in data {i}") for i, key in enumerate(tables.PUBLISHED)}
+    monkeypatch.setattr(tables, "PUBLISHED", stand_ins)
+    outcomes = {step["key"]: Outcome(**step) for step in report["steps"]}
+    sections = tables.build_sections(outcomes, report["data"], STEPS)
+    shown = {}
+    for section in sections:
+        for table in section.tables:
+            if "homework data" not in table.columns:
+                continue
+            value, data = table.columns.index("homework"), table.columns.index("homework data")
+            for row in table.rows:
+                if row[value] is not None and not isinstance(row[value], str):
+                    shown.setdefault(row[value], []).append((table.title, row[0], row[data]))
+    assert set(PUBLISHED_ROWS) == set(stand_ins)
+    for key, (table, label) in PUBLISHED_ROWS.items():
+        value, data = stand_ins[key]
+        (where,) = shown.pop(value)
+        assert where[0].startswith(table) and where[1:] == (label, data), (key, where)
+    assert shown == {}  # no other figure in a "homework" column
 
 
 def test_every_linked_figure_exists(quick):
@@ -188,7 +248,7 @@ def test_a_failed_step_marks_its_section_and_leaves_the_others(quick, monkeypatc
     root = quick[0]
     monkeypatch.chdir(root)
     restore = _move_aside(root, "cnn-lr-search")
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise RuntimeError("the tuner broke\nsecond line")
     monkeypatch.setattr(questions, "search_learning_rate", broken)
     try:
@@ -198,11 +258,11 @@ def test_a_failed_step_marks_its_section_and_leaves_the_others(quick, monkeypatc
     captured = capsys.readouterr()
     assert status == 1 and captured.out == "report: reports/failed/report.md (some steps failed)\n"
     assert captured.err.splitlines() == [
-        "[3/9] Q2 learning-rate search (3 trials x 1 epoch): FAILED after " +
+        "[3/9] Q2 learning-rate search (3 trials x 2 epochs): FAILED after " +
         re.search(r"after ([\d.]+) s", captured.err).group(1) + " s: RuntimeError: the tuner broke; 6 steps left",
-        "[4/9] Q2 baseline CNN: FAILED, not run: it needs 'Q2 learning-rate search (3 trials x 1 epoch)', which "
+        "[4/9] Q2 baseline CNN: FAILED, not run: it needs 'Q2 learning-rate search (3 trials x 2 epochs)', which "
         "failed; 5 steps left",
-        "[5/9] Q2 BatchNorm CNN: FAILED, not run: it needs 'Q2 learning-rate search (3 trials x 1 epoch)', which "
+        "[5/9] Q2 BatchNorm CNN: FAILED, not run: it needs 'Q2 learning-rate search (3 trials x 2 epochs)', which "
         "failed; 4 steps left"]
     report = json.loads((root / "reports/failed/report.json").read_text())
     assert report["status"] == "failed"
@@ -210,7 +270,7 @@ def test_a_failed_step_marks_its_section_and_leaves_the_others(quick, monkeypatc
     assert report["sections"][1]["tables"] == [] and report["sections"][1]["figures"] == []
     assert all(step["reused"] for key, step in _steps(report).items() if not key.startswith("cnn"))
     sections = _sections((root / "reports/failed/report.md").read_text(encoding="utf-8"))
-    assert "> **Failed:** Q2 learning-rate search (3 trials x 1 epoch): RuntimeError: the tuner broke" \
+    assert "> **Failed:** Q2 learning-rate search (3 trials x 2 epochs): RuntimeError: the tuner broke" \
         in sections["Question 2: CNN scene classifiers (failed)"]
     assert len(_tables(sections["Question 3: phoneme-to-grapheme seq2seq"])) == 2
     assert (root / "reports/failed/figures/p2g_val_cer.png").is_file()
@@ -303,3 +363,8 @@ def test_help_imports_no_tensorflow():
                             capture_output=True, text=True, timeout=120)
     assert result.stdout.startswith("usage: python -m keras_hw2 report [-h] [--preset {quick,full}]")
     assert result.stdout.splitlines()[-1] == "imported: []"
+
+
+def test_both_presets_search_for_as_many_epochs_as_they_train_so_the_baseline_is_trained_once():
+    from keras_hw2.report.presets import PRESETS
+    assert all(preset.lr_search_epochs == preset.cnn_epochs for preset in PRESETS.values())

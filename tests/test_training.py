@@ -12,7 +12,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from keras_hw2 import runs, training
 from keras_hw2.cnn.models import averaged_weights
-from keras_hw2.errors import InputError
+from keras_hw2.errors import TrainingError
 
 
 @dataclass
@@ -75,7 +75,7 @@ def make_task(config, recorder, monitor="val_accuracy", mode="max", ema_momentum
         train_data=lambda seed: tf.data.Dataset.from_tensor_slices((x, y)).shuffle(48, seed=seed).batch(16),
         validation_data=tf.data.Dataset.from_tensor_slices((x[:16], y[:16])).batch(8),
         callbacks=lambda model: [recorder, *callbacks], plots={"loss.png": (["loss", "val_loss"], "loss")},
-        report=lambda history, best: {"best_val_accuracy": history["val_accuracy"][best]},
+        report=lambda run, history, best: {"best_val_accuracy": history["val_accuracy"][best]},
         evaluation_weights=evaluation_weights)
 
 
@@ -104,16 +104,21 @@ def test_a_run_writes_history_plots_best_model_results_and_calls_the_keras_hooks
 
 
 def test_the_epoch_loss_is_the_mean_over_every_example():
+    """Batches of 16, 16 and 1 examples: the mean over the 33 examples, not the mean of the 3 batch means."""
     task = make_task(Config(), Recorder())()
+    x, y = next(iter(task.train_data(0).unbatch().batch(33)))
+    task.validation_data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     strategy = tf.distribute.get_strategy()
     with strategy.scope():
         model = task.build_model()
     trainer = training.Trainer(strategy, model, task, jit_compile=False)
     trainer.test_sums.reset()
+    batch_means = []
     for batch in task.validation_data:
         trainer.test_function(task.validation_data.element_spec)(batch)
-    x, y = next(iter(task.validation_data.unbatch().batch(16)))
+        batch_means.append(float(tf.reduce_mean(task.loss(batch[1], model(batch[0], training=False)))))
     expected = float(tf.reduce_mean(task.loss(y, model(x, training=False))))
+    assert len(batch_means) == 3 and abs(np.mean(batch_means) - expected) > 1e-3  # the two means differ here
     assert trainer.test_sums.means()["loss"] == pytest.approx(expected, rel=1e-6)
 
 
@@ -166,7 +171,7 @@ def test_a_non_finite_loss_fails_the_run_naming_the_epoch_and_keeps_the_earlier_
 
     config = Config(epochs=3)
     with runs.open_run("demo", config, name="nan", root=run_root) as run:
-        with pytest.raises(InputError, match=r"the (training|validation) loss became (nan|inf) at epoch [23]; the run stopped"):
+        with pytest.raises(TrainingError, match=r"the (training|validation) loss became (nan|inf) at epoch [23]; the run stopped"):
             training.train(config, run, task, verbose=0)
         before = run.file("best.keras").read_bytes()
     run = run_root / "demo" / "nan"
@@ -286,3 +291,19 @@ def test_mixed_float16_trains_with_a_scaled_loss_and_float32_sums(run_root):
     history = run.history
     assert len(history["loss"]) == 2 and all(math.isfinite(value) for value in history["loss"] + history["val_loss"])
     assert history["loss"][1] < history["loss"][0]
+
+
+def test_a_training_error_is_one_line_and_exit_status_3_and_bad_input_stays_2(capsys):
+    from keras_hw2.cli import run_main
+    from keras_hw2.errors import InputError
+
+    def diverged(argv):
+        raise TrainingError("runs/demo/x: the training loss became nan at epoch 2; the run stopped")
+
+    def bad(argv):
+        raise InputError("--epochs must be an integer >= 1. Received: --epochs=0")
+
+    assert run_main(diverged, []) == 3
+    assert capsys.readouterr().err == "error: runs/demo/x: the training loss became nan at epoch 2; the run stopped\n"
+    assert run_main(bad, []) == 2
+    assert not issubclass(TrainingError, InputError)  # not "bad input": the run had started

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from keras_hw2 import cli
+from keras_hw2.benchmarks import OUTPUT_DIR
 from keras_hw2.errors import InputError
 
 GROUPS = {"p2g-epoch": "P2G training epochs, with and without attention",
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     for kind in ("intra", "inter"):
         parser.add_argument(f"--{kind}-op-threads", type=cli.integer(f"--{kind}-op-threads", minimum=1),
                             help=f"TensorFlow's {kind}-op thread pool size (default: TensorFlow's choice)")
-    parser.add_argument("--output-dir", default="benchmarks", help="where the JSON goes (default benchmarks/)")
+    parser.add_argument("--output-dir", default=OUTPUT_DIR, help=f"where the JSON goes (default {OUTPUT_DIR}/)")
     parser.add_argument("--quick", action="store_true",
                         help=f"tiny sizes and models (units 16), for a smoke test; the figures mean nothing: {QUICK}")
     return parser

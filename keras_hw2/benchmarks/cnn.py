@@ -1,20 +1,23 @@
 """Benchmark rows of the CNN scene classifiers: training images/s at batch 8, and a profile of one step.
 
-Each model trains with the training engine's step, as ``train`` runs it (plain
-SGD, NLL loss, per-example accuracy), on images held in memory; the speed
-does not depend on the pixels, so the synthetic demo images stand in when no
-data file is given. One untimed epoch traces the step first.
+Each model trains with the training engine's step on the task ``train`` builds
+(`keras_hw2.cnn.train.make_task`: SGD keeping the weights' moving average, NLL
+loss, per-example accuracy), on images held in memory; the speed does not
+depend on the pixels, so the synthetic demo images stand in when no data file
+is given. One untimed epoch traces the step first. Extra rows time the plain
+SGD step (``--no-weight-averaging``) for comparison with the reference.
 """
+import dataclasses
 import itertools
 import tempfile
 
 from keras_hw2 import training
 from keras_hw2.benchmarks.harness import measure, timing_row
 from keras_hw2.benchmarks.profile import op_times, profile
-from keras_hw2.cnn.data import make_dataset
-from keras_hw2.cnn.models import MODELS, build_model, compile_model, nll_loss
+from keras_hw2.cnn.data import ImageData
+from keras_hw2.cnn.models import MODELS
 from keras_hw2.cnn.synthetic import generate_images
-from keras_hw2.cnn.train import TrainConfig, accuracy
+from keras_hw2.cnn.train import TrainConfig, make_task
 
 # The homework's PyTorch code on this machine type, quiet, torch 2.13 CPU, 2 threads (issue 12).
 REFERENCE_IMAGES_PER_S = {"baseline": 361.0, "batchnorm": 511.0}
@@ -28,27 +31,31 @@ def demo_images(num_images: int, seed: int = 0) -> tuple:
 
 
 def _trainer(model_name: str, images, labels, config: TrainConfig) -> training.Trainer:
-    """The engine's trainer of one CNN, with the model, loss, metric and batches `keras_hw2.cnn.train` uses."""
-    task = training.Task(build_model=lambda: compile_model(build_model(batch_norm=MODELS[model_name],
-                                                                      dropout=config.dropout), config.learning_rate),
-                         loss=nll_loss, metrics={"accuracy": accuracy},
-                         train_data=lambda seed: make_dataset(images, labels, config.batch_size, shuffle=True,
-                                                              seed=seed),
-                         monitor="val_accuracy", mode="max")
-    return training.build_trainer(config, task)
+    """The engine's trainer of `make_task` for one CNN, training on `images` (which also stand in as the
+    validation split the task needs; the benchmarks do not validate)."""
+    config = dataclasses.replace(config, model=model_name)
+    data = ImageData({"train": (images, labels), "val": (images, labels)}, "benchmark images")
+    return training.build_trainer(config, make_task(config, data))
 
 
 def training_rows(images, labels, repeats: int, config: TrainConfig = None) -> list:
-    """Images/s of a training epoch over `images` for the baseline and BatchNorm CNNs (batch 8 by default)."""
+    """Images/s of a training epoch over `images` for the baseline and BatchNorm CNNs (batch 8 by default):
+    the step ``train`` runs, then (``_plain_sgd`` rows, no reference) the same without the weights' average."""
     config = config or TrainConfig()
     rows = []
-    for model_name in MODELS:
-        trainer = _trainer(model_name, images, labels, config)
-        seeds = itertools.count()
-        timing = measure(lambda: trainer.train_epoch(next(seeds)), repeats)
-        rows.append(timing_row(f"cnn_{model_name}_training", f"CNN {model_name} training, batch {config.batch_size}",
-                               timing, len(labels), "images/s", True, reference=REFERENCE_IMAGES_PER_S[model_name],
-                               target=TARGET_RATIO, details={"images": len(labels)}))
+    variants = [(config.weight_averaging, "")] + ([(False, "_plain_sgd")] if config.weight_averaging else [])
+    for averaging, suffix in variants:
+        for model_name in MODELS:
+            trainer = _trainer(model_name, images, labels, dataclasses.replace(config, weight_averaging=averaging))
+            seeds = itertools.count()
+            timing = measure(lambda: trainer.train_epoch(next(seeds)), repeats)
+            what = "" if averaging else ", plain SGD (no weight average)"
+            rows.append(timing_row(f"cnn_{model_name}_training{suffix}",
+                                   f"CNN {model_name} training, batch {config.batch_size}{what}", timing,
+                                   len(labels), "images/s", True,
+                                   reference=None if suffix else REFERENCE_IMAGES_PER_S[model_name],
+                                   target=None if suffix else TARGET_RATIO,
+                                   details={"images": len(labels), "weight_averaging": averaging}))
     return rows
 
 

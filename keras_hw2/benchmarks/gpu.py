@@ -1,4 +1,4 @@
-"""The GPU checks of issue 12 (``tools/gpu_check.py``, ``make bench-gpu``).
+"""The GPU checks of issue 12 (``tools/gpu_check.py``, ``make bench-gpu``; the command: `keras_hw2.benchmarks.gpu_command`).
 
 On a machine where TensorFlow sees a GPU, prints the device line and runs, on
 that GPU, with the harness's repeats:
@@ -140,30 +140,3 @@ def run_checks(device: str, repeats: int, corpus: dict, images, labels, decode_w
     checks["hopfield_within_tolerance"] = checks["hopfield_max_difference"] <= TOLERANCE
     checks["export_matches_cpu"] = export_matches(model, phonemes[:32], device)
     return rows, checks
-
-
-def main(argv=None) -> int:
-    """Print the device line, then run the checks on the GPU (or say there is none); 0 when all pass."""
-    from keras_hw2 import cli
-    from keras_hw2.devices import device_report
-    parser = cli.ArgumentParser(prog="python tools/gpu_check.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=cli.integer("--repeats", minimum=1), default=3)
-    parser.add_argument("--p2g-data", help="directory with train.tsv and valid.tsv (default: embedded cmudict)")
-    parser.add_argument("--output-dir", default="benchmarks", help="where the JSON goes (default benchmarks/)")
-    args = parser.parse_args(argv)
-    cli.start_tensorflow()
-    print(device_report())
-    name = gpu_name()
-    if name is None:
-        print("no GPU visible to TensorFlow: the GPU checks did not run")
-        return 0
-    from keras_hw2.p2g.train import load_corpus
-    corpus, announcement = load_corpus(args.p2g_data)
-    print(announcement, file=sys.stderr)
-    images, labels = cnn.demo_images(2048)
-    rows, checks = run_checks(f"/{name}", args.repeats, corpus, images, labels, decode_words=1000)
-    print(harness.format_table(rows))
-    print("checks: " + ", ".join(f"{key}={value}" for key, value in checks.items()))
-    path = harness.write_report(rows, args.output_dir, {"checks": checks}, suffix="-gpu")
-    print(f"written: {path}")
-    return 0 if all(value is not False for value in checks.values()) else 1

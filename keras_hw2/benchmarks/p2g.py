@@ -1,7 +1,8 @@
 """Benchmark rows of the phoneme-to-grapheme speller (issue 12's targets).
 
 - a training epoch with and without attention (default hyperparameters,
-  batch 64), run by the training engine exactly as ``train`` runs it, after
+  batch 64), run by the training engine on the task ``train`` builds
+  (`keras_hw2.p2g.train.make_task`), after
   one untimed epoch that traces the step;
 - greedy (uncompiled and XLA), nucleus (p=0.8, 3 samples per word) and beam (5) decoding of 1,000
   words in one batch, strings in and strings out through `Speller`;
@@ -20,9 +21,8 @@ import tensorflow as tf
 
 from keras_hw2 import training
 from keras_hw2.benchmarks.harness import Row, measure, percentile, timing_row
-from keras_hw2.p2g.data import build_vocabularies, make_dataset
 from keras_hw2.p2g.serving import Speller, export_speller
-from keras_hw2.p2g.train import TrainConfig, build_model, is_token, token_loss
+from keras_hw2.p2g.train import Corpus, TrainConfig, make_task
 
 # The homework's PyTorch code on this machine type, quiet, torch 2.13 CPU, 2 threads (issue 12).
 # Greedy decoding at batch 1 (attention): 239 words/s, 4.2 ms a word; the homework decodes one word at a time.
@@ -33,14 +33,9 @@ NUCLEUS_P, NUCLEUS_SAMPLES, NUM_BEAMS = 0.8, 3, 5
 
 
 def _epoch_runner(config: TrainConfig, corpus: dict):
-    """``(run_epoch, model)``: each ``run_epoch()`` trains one more epoch with the engine's trainer."""
-    source, target = build_vocabularies(corpus["train"])
-    task = training.Task(build_model=lambda: build_model(config, source, target), loss=token_loss,
-                         loss_weights=is_token,
-                         train_data=lambda seed: make_dataset(corpus["train"], source, target, config.batch_size,
-                                                              shuffle=True, seed=seed, sort_window=config.sort_window),
-                         monitor="val_cer", mode="min")
-    trainer = training.build_trainer(config, task)
+    """``(run_epoch, model)``: each ``run_epoch()`` trains one more epoch of `make_task` (what ``train`` runs)
+    with the engine's trainer."""
+    trainer = training.build_trainer(config, make_task(config, Corpus(corpus, "benchmark words")))
     epochs = itertools.count()
     return lambda: trainer.train_epoch(training.epoch_seed(config.seed, next(epochs))), trainer.model
 

@@ -7,12 +7,12 @@ included) in a temporary runs directory and prints its own peak RSS as one
 JSON line; a fresh process counts everything training holds, TensorFlow's
 own libraries included, and nothing from the benchmark around it.
 """
-import argparse
 import json
 import subprocess
 import sys
 import tempfile
 
+from keras_hw2 import cli
 from keras_hw2.benchmarks.harness import Row, peak_rss_gb, print_json_line
 
 # The homework's PyTorch code on this machine type (issue 12): peak RSS of training, GB.
@@ -62,7 +62,7 @@ def _train_cnn(root: str, data, quick: bool) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m keras_hw2.benchmarks.rss", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m keras_hw2.benchmarks.rss", description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=sorted(REFERENCE_GB))
     parser.add_argument("--data", help="the task's --data (default: its embedded data)")
     parser.add_argument("--quick", action="store_true", help=f"train on a few examples only: {QUICK_SIZES}")
@@ -74,5 +74,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from keras_hw2.cli import entry_point
-    entry_point(main)
+    cli.entry_point(main)

@@ -111,7 +111,7 @@ def _train(args) -> int:
     data = load_data(config)
     cli.say(args, device_report(jit_compile=config.jit_compile), data.describe())
     with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
-        cli.say(args, f"run: {run.path}{' (resumed)' if run.resumed else ''} | {config}")
+        cli.say(args, f"{run.describe()} | {config}")
         results = train_and_evaluate(config, run, data, verbose=cli.verbosity(args))
     print(f"best validation accuracy {results['best_val_accuracy']:.4f} at epoch {results['best_epoch']} "
           f"of {results['epochs']}")

@@ -1,16 +1,9 @@
 """Precise BatchNorm: inference statistics recomputed from the current weights before each evaluation.
 
-Why (issue 15, measured on the real Intel data, batch 8, SGD lr 0.01, seed 0):
-the moving averages that `keras.layers.BatchNormalization` keeps during training
-(momentum 0.9, an exponential average over the last ~10 batches) belong to the
-weights of those batches. The CNN is validated with an average of the SGD
-weights (`keras_hw2.cnn.models.averaged_weights`), for which no statistics were
-ever accumulated: with the training moving averages it scored 0.45-0.77 where
-the same averaged weights with recomputed statistics scored 0.69-0.83 (epochs
-1-10). Recomputing alone, for the trained weights, already turned swings between
-0.25 and 0.82 into 0.70-0.84, but left dips of 0.11 (the table is in
-`keras_hw2.cnn.models`). The 3-image remainder batch and biased vs unbiased
-variance moved the figures by under 0.01, so they are left as they are.
+Why: the moving averages that `keras.layers.BatchNormalization` keeps during
+training belong to the weights of the last batches, not to the weights
+evaluated (the SGD weights' average, `keras_hw2.cnn.models.averaged_weights`);
+the measurements (issue 15) are in docs/cnn-weight-averaging.md.
 
 The algorithm ("precise BN", Wu & Johnson 2021, "Rethinking Batch in BatchNorm"):
 1. take a fixed, seeded sample of training images;
@@ -25,7 +18,7 @@ unchanged; only what inference uses is.
 import keras
 import numpy as np
 
-DEFAULT_NUM_IMAGES = 500  # a few hundred suffice: 80 images already gave the same validation accuracy as 1,000
+DEFAULT_NUM_IMAGES = 500  # a few hundred suffice (docs/cnn-weight-averaging.md)
 
 
 def recompute_batch_norm_statistics(model: keras.Model, inputs, batch_size: int = 250) -> None:
@@ -72,7 +65,7 @@ def _set_statistics(layer, features_model, inputs, batch_size):
 class PreciseBatchNorm(keras.callbacks.Callback):
     """Recompute the BatchNorm statistics (`recompute_batch_norm_statistics`) before every evaluation.
 
-    Passed to `model.fit(..., validation_data=...)`, it runs at `on_test_begin`,
+    A task callback of the training engine (`keras_hw2.training`), it runs at `on_test_begin`,
     so each epoch's validation, and every weights checkpoint saved after it,
     uses statistics of the current weights. A model without BatchNormalization
     layers is left untouched.

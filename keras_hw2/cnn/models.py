@@ -12,46 +12,12 @@ The output is log-probabilities; the loss is their negative log-likelihood
 (`nll_loss`) and the optimizer plain SGD (`compile_model`). Pixels are scaled
 inside the model, so it takes raw 0..255 images.
 
-What is evaluated (issue 15). Trained as the homework does (real Intel npz,
-batch 8, SGD lr 0.01, dropout 0.1, 40 epochs, seed 0), the BatchNorm CNN's
-validation accuracy swung from epoch to epoch while training accuracy rose
-smoothly. Each candidate cause was measured on the validation split, as "best
-validation accuracy / worst fall below the running best after epoch 10" (the
-issue's criterion: fall <= 0.05, best >= 0.80):
-
-====================================================================  =============
-evaluated each epoch                                                   best / fall
-====================================================================  =============
-trained weights, training moving statistics (before)                  0.8249 / 0.54
-  same weights, the 3-image remainder batch left out of the statistics 0.8272 / 0.55
-  same weights, unbiased variance in the statistics (PyTorch's)       0.8227 / 0.54
-  same weights, BatchNorm in training mode on each validation batch   0.8238 / 0.11
-  same weights, exact statistics over 80 / 500 training images        0.8432 / 0.12
-trained weights, exact statistics before each validation (own run)    0.8444 / 0.11
-homework layer order (Dense → ReLU → BatchNorm → Dropout), own run    0.8432 / 0.08
-  and channel dropout (SpatialDropout2D) in the conv blocks, own run  0.8227 / 0.07
-SGD weights' moving average + exact statistics (after; the default)   0.8627 / 0.01
-====================================================================  =============
-
-Two causes, each with a fix at its depth. (1) The moving statistics belong to
-the weights of the last ~10 batches, not to the weights evaluated: statistics
-recomputed for the evaluated weights over a fixed sample of 500 training
-images ("precise BN", `keras_hw2.cnn.batchnorm`) cut the fall from 0.54 to
-0.11. Exact statistics are the limit of any moving-average momentum, so no
-momentum does better; the remainder batch and the variance estimator move
-nothing. (2) What is left is the SGD weights themselves: at batch 8 and lr
-0.01 the weights at the end of an epoch are a noisy sample: with exact
-statistics they still scored between 0.73 and 0.84 after epoch 10. The homework's layer order and channel dropout reduce but do
-not remove this. Evaluating the optimizer's exponential moving average of the
-weights over about one epoch (`averaged_weights`, `epoch_average_momentum`;
-Keras' ``SGD(use_ema=True)``), with statistics recomputed for it, removes it.
-Training itself is unchanged (plain SGD on the trained weights, same
-architecture and parameter counts); only the weights that are validated,
-saved as ``best.keras`` and exported are the average. The baseline CNN gets
-the same average (no BatchNorm to recompute): on one trajectory, its averaged
-weights scored above the trained ones at each of the 11 epochs measured
-(epoch 10: 0.7426 vs 0.6922). ``--no-weight-averaging`` restores the old
-behaviour.
+What is validated, saved as ``best.keras`` and exported is, by default, the
+optimizer's exponential moving average of the SGD weights over about one epoch
+(`averaged_weights`, `epoch_average_momentum`; Keras' ``SGD(use_ema=True)``),
+with the BatchNorm statistics recomputed for it (`keras_hw2.cnn.batchnorm`);
+training itself is plain SGD on the trained weights. Why (issue 15): the
+measurements are in docs/cnn-weight-averaging.md.
 """
 import contextlib
 

@@ -1,7 +1,8 @@
 """Training one CNN: `TrainConfig` → run directory with history, plots, best model and its confusion matrix.
 
-`train_and_evaluate(config, run, data=None)` hands the engine (`keras_hw2.training`)
-what is particular to the scene classifiers: the model (`build_model` +
+`make_task(config, data)` hands the engine (`keras_hw2.training`) what is
+particular to the scene classifiers, and `train_and_evaluate(config, run, data=None)`
+trains it: the model (`build_model` +
 `compile_model`, plain SGD), the NLL loss and per-example accuracy, the image
 datasets, the monitored ``val_accuracy``, and the plots of the training loss
 and the validation accuracy. Once trained, ``best.keras`` (the epoch with the
@@ -16,7 +17,7 @@ exponential moving average of the SGD weights that the optimizer keeps
 (`keras_hw2.cnn.models.epoch_average_momentum`), with
 its BatchNorm statistics recomputed for it over a fixed sample of 500
 training images (`keras_hw2.cnn.batchnorm.PreciseBatchNorm`). Why: issue 15,
-the measurements are in `keras_hw2.cnn.models`.
+the measurements are in docs/cnn-weight-averaging.md.
 """
 import math
 from dataclasses import dataclass
@@ -72,7 +73,10 @@ def best_lr_path(model: str, directory=TUNER_DIRECTORY) -> Path:
 
 
 def resolve_lr(value: str, model: str) -> float:
-    """Turn ``--lr`` into a number: a float, ``best`` (the tuner's default file) or a best-lr JSON path."""
+    """Turn ``--learning-rate`` into a number: a float, ``best`` (the tuner's default file) or a best-lr JSON path.
+
+    A best-lr file holds ``"learning_rate"``; files written before it was so named hold ``"lr"``.
+    """
     try:
         return float(value)
     except ValueError:
@@ -80,10 +84,11 @@ def resolve_lr(value: str, model: str) -> float:
     path = best_lr_path(model) if value == "best" else Path(value)
     if not path.is_file():
         hint = f"; run `python -m tuners.cnn_lr --model {model}` first" if value == "best" else ""
-        raise InputError(f"{path}: no best-lr file (--lr {value}){hint}")
-    lr = read_json(path).get("lr")
-    if not isinstance(lr, (int, float)) or not lr > 0:
-        raise InputError(f"{path}: holds no positive 'lr' entry")
+        raise InputError(f"{path}: no best-lr file (--learning-rate {value}){hint}")
+    stored = read_json(path)
+    lr = stored.get("learning_rate", stored.get("lr")) if isinstance(stored, dict) else None
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise InputError(f"{path}: holds no positive 'learning_rate' entry. Received: {lr!r}")
     return float(lr)
 
 
@@ -97,13 +102,57 @@ def accuracy(labels, log_probabilities):
     return tf.cast(tf.equal(tf.argmax(log_probabilities, axis=-1), tf.cast(labels, tf.int64)), tf.float32)
 
 
+def make_task(config: TrainConfig, data: ImageData) -> training.Task:
+    """What the engine trains for `config` on `data`: the task ``train``, the tuner's trials and the benchmarks run.
+
+    Args:
+        config: the run's configuration.
+        data: the images: its "train" split is trained on, "val" validates each
+            epoch, and ``best.keras`` is scored on "test" (else "val") once trained.
+
+    Returns:
+        The `keras_hw2.training.Task`: the model (`build_model` + `compile_model`,
+        plain SGD keeping the weights' moving average with ``weight_averaging``),
+        the NLL loss and per-example accuracy, the batches of ``config.batch_size``
+        images, ``val_accuracy`` monitored, the plots and the final report.
+    """
+    (train_images, train_labels), (val_images, val_labels) = data.splits["train"], data.splits["val"]
+    split = "test" if "test" in data.splits else "val"
+
+    def report(run, history, best):
+        eval_images, eval_labels = data.splits[split]
+        model = keras.saving.load_model(run.file(CHECKPOINT_FILE))
+        predictions = model.predict(make_dataset(eval_images, eval_labels, config.batch_size), verbose=0)
+        name = "test" if split == "test" else "validation"
+        evaluation = classification_report(eval_labels, predictions.argmax(axis=1), CLASS_NAMES)
+        plot_confusion_matrix(evaluation["confusion_matrix"], CLASS_NAMES, run.file("confusion_matrix.png"),
+                              title=f"{config.model}: {name} confusion matrix (best epoch {best + 1})")
+        return {"model": config.model, "best_val_accuracy": history["val_accuracy"][best], name: evaluation}
+
+    batch_norm = MODELS[config.model]
+    ema_momentum = (epoch_average_momentum(math.ceil(len(train_labels) / config.batch_size))
+                    if config.weight_averaging else None)
+    return training.Task(
+        build_model=lambda: compile_model(build_model(batch_norm=batch_norm, dropout=config.dropout),
+                                          config.learning_rate, ema_momentum=ema_momentum),
+        loss=nll_loss, metrics={"accuracy": accuracy},
+        train_data=lambda seed: make_dataset(train_images, train_labels, config.batch_size, shuffle=True, seed=seed),
+        validation_data=make_dataset(val_images, val_labels, config.batch_size),
+        monitor="val_accuracy", mode="max", title=config.model, report=report,
+        evaluation_weights=averaged_weights,
+        callbacks=lambda model: [PreciseBatchNorm(train_images, seed=config.seed)]
+        if config.weight_averaging and batch_norm else [],
+        plots={"training_loss.png": (["loss"], "NLL loss"),
+               "validation_accuracy.png": (["val_accuracy"], "validation accuracy")})
+
+
 def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[ImageData] = None, verbose="auto") -> dict:
-    """Train `config.model` into `run` (see the module docstring); returns the results dict.
+    """Train `config.model` into `run` (`make_task` through `keras_hw2.training.train`); returns the results dict.
 
     Args:
         config: the run's configuration.
         run: the open run directory (`keras_hw2.runs.open_run`).
-        data: the loaded images; None loads `config.data`.
+        data: the loaded images; None loads `config.data` (not for a finished run).
         verbose: "auto", 0, 1 or 2, as in Keras.
 
     Returns:
@@ -111,36 +160,4 @@ def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[ImageData] 
         and ``"test"`` (or ``"validation"`` without a test split): accuracy,
         per-class accuracy and confusion matrix of ``best.keras``.
     """
-    def make_task() -> training.Task:
-        images = load_data(config) if data is None else data
-        (train_images, train_labels), (val_images, val_labels) = images.splits["train"], images.splits["val"]
-        split = "test" if "test" in images.splits else "val"
-
-        def report(history, best):
-            eval_images, eval_labels = images.splits[split]
-            model = keras.saving.load_model(run.file(CHECKPOINT_FILE))
-            predictions = model.predict(make_dataset(eval_images, eval_labels, config.batch_size), verbose=0)
-            name = "test" if split == "test" else "validation"
-            evaluation = classification_report(eval_labels, predictions.argmax(axis=1), CLASS_NAMES)
-            plot_confusion_matrix(evaluation["confusion_matrix"], CLASS_NAMES, run.file("confusion_matrix.png"),
-                                  title=f"{config.model}: {name} confusion matrix (best epoch {best + 1})")
-            return {"model": config.model, "best_val_accuracy": history["val_accuracy"][best], name: evaluation}
-
-        batch_norm = MODELS[config.model]
-        ema_momentum = (epoch_average_momentum(math.ceil(len(train_labels) / config.batch_size))
-                        if config.weight_averaging else None)
-        return training.Task(
-            build_model=lambda: compile_model(build_model(batch_norm=batch_norm, dropout=config.dropout),
-                                              config.learning_rate, ema_momentum=ema_momentum),
-            loss=nll_loss, metrics={"accuracy": accuracy},
-            train_data=lambda seed: make_dataset(train_images, train_labels, config.batch_size, shuffle=True,
-                                                 seed=seed),
-            validation_data=make_dataset(val_images, val_labels, config.batch_size),
-            monitor="val_accuracy", mode="max", title=config.model, report=report,
-            evaluation_weights=averaged_weights,
-            callbacks=lambda model: [PreciseBatchNorm(train_images, seed=config.seed)]
-            if config.weight_averaging and batch_norm else [],
-            plots={"training_loss.png": (["loss"], "NLL loss"),
-                   "validation_accuracy.png": (["val_accuracy"], "validation accuracy")})
-
-    return training.train(config, run, make_task, verbose)
+    return training.train(config, run, lambda: make_task(config, load_data(config) if data is None else data), verbose)

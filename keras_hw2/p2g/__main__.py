@@ -110,7 +110,7 @@ def _train(args) -> int:
     data = load_data(config)
     cli.say(args, data.describe(), device_report(config.jit_compile))
     with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
-        cli.say(args, f"run: {run.path}{' (resumed)' if run.resumed else ''}")
+        cli.say(args, run.describe())
         print(json.dumps(train_and_evaluate(config, run, data, verbose=cli.verbosity(args))))
     return 0
 

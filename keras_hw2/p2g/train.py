@@ -1,6 +1,6 @@
 """Training: `train_and_evaluate(config, run, data=None)` (scoring a checkpoint: `keras_hw2.p2g.evaluate`).
 
-`train_and_evaluate` hands the engine (`keras_hw2.training`) what is particular
+`make_task(config, data)` hands the engine (`keras_hw2.training`) what is particular
 to the speller: the `Seq2Seq` model (Adam), the cross-entropy per target token
 with padding weighted 0, the teacher-forcing datasets, the greedy validation
 CER and WER (`SpellingMetrics`, monitored: ``val_cer``, lower is better) and
@@ -106,13 +106,11 @@ def _check_vocabulary(run: Run, source, target) -> None:
 
 
 def build_model(config: TrainConfig, source, target) -> Seq2Seq:
-    """The compiled model: Adam, cross-entropy with PAD (id 0) ignored."""
+    """The model compiled with its optimizer, Adam (the loss is `token_loss`, weighted by `is_token`)."""
     model = Seq2Seq(source.tokens, target.tokens, units=config.units, dropout=config.dropout,
                     use_attention=config.use_attention, tie_embeddings=config.tie_embeddings)
     model.build(((None, None), (None, None)))
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
-                  jit_compile=config.jit_compile)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))  # the engine computes the loss
     return model
 
 
@@ -126,8 +124,40 @@ def is_token(decoder_targets):
     return tf.cast(decoder_targets != 0, tf.float32)
 
 
+def make_task(config: TrainConfig, data: Corpus) -> training.Task:
+    """What the engine trains for `config` on `data`: the task ``train`` and the benchmarks run.
+
+    Args:
+        config: the run's configuration.
+        data: the words: "train" is trained on (and gives the vocabularies),
+            "valid" validates each epoch (loss, greedy CER and WER).
+
+    Returns:
+        The `keras_hw2.training.Task`: the `Seq2Seq` model (Adam), the
+        cross-entropy per target token with padding weighted 0, the
+        teacher-forcing batches, ``val_cer`` monitored (lower is better), the
+        plots and the final report.
+    """
+    corpus = data.splits
+    source, target = build_vocabularies(corpus["train"])
+    return training.Task(
+        build_model=lambda: build_model(config, source, target),
+        loss=token_loss, loss_weights=is_token,
+        train_data=lambda seed: make_dataset(corpus["train"], source, target, config.batch_size, shuffle=True,
+                                             seed=seed, sort_window=config.sort_window),
+        validation_data=make_dataset(corpus["valid"], source, target, config.batch_size),
+        monitor="val_cer", mode="min",
+        callbacks=lambda model: [SpellingMetrics(corpus["valid"], Speller(model))],
+        plots={"val_cer.png": (["val_cer"], "validation CER"),
+               "loss.png": (["loss", "val_loss"], "cross-entropy per target token")},
+        title=f"p2g ({'attention' if config.use_attention else 'no attention'})",
+        report=lambda run, history, best: {"val_cer": history["val_cer"][best], "val_wer": history["val_wer"][best],
+                                           "checkpoint": str(run.file(CHECKPOINT_FILE))})
+
+
 def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[Corpus] = None, verbose="auto") -> dict:
-    """Train on the training words, keep the best-validation-CER model as the run's best.keras.
+    """Train on the training words (`make_task` through `keras_hw2.training.train`), keep the
+    best-validation-CER model as the run's best.keras.
 
     Args:
         config: the run's configuration.
@@ -139,23 +169,7 @@ def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[Corpus] = N
         ``{"status", "epochs", "best_epoch", "val_cer", "val_wer", "checkpoint"}``
         (CER and WER of the best epoch).
     """
-    corpus = (load_data(config) if data is None else data).splits
-    source, target = build_vocabularies(corpus["train"])
-    _check_vocabulary(run, source, target)  # also for a finished run: its model must match this data
-
-    def make_task() -> training.Task:
-        return training.Task(
-            build_model=lambda: build_model(config, source, target),
-            loss=token_loss, loss_weights=is_token,
-            train_data=lambda seed: make_dataset(corpus["train"], source, target, config.batch_size, shuffle=True,
-                                                 seed=seed, sort_window=config.sort_window),
-            validation_data=make_dataset(corpus["valid"], source, target, config.batch_size),
-            monitor="val_cer", mode="min",
-            callbacks=lambda model: [SpellingMetrics(corpus["valid"], Speller(model))],
-            plots={"val_cer.png": (["val_cer"], "validation CER"),
-                   "loss.png": (["loss", "val_loss"], "cross-entropy per target token")},
-            title=f"p2g ({'attention' if config.use_attention else 'no attention'})",
-            report=lambda history, best: {"val_cer": history["val_cer"][best], "val_wer": history["val_wer"][best],
-                                          "checkpoint": str(run.file(CHECKPOINT_FILE))})
-
-    return training.train(config, run, make_task, verbose)
+    data = load_data(config) if data is None else data
+    # checked also for a finished run: its model must match this data
+    _check_vocabulary(run, *build_vocabularies(data.splits["train"]))
+    return training.train(config, run, lambda: make_task(config, data), verbose)

@@ -46,8 +46,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cli.start_tensorflow()
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # no retracing notices between the progress lines
+    from keras_hw2.devices import device_report
     from keras_hw2.report.build import build_report
     from keras_hw2.report.inputs import Settings
+
+    cli.say(args, device_report())
 
     settings = Settings(preset=args.preset, seed=args.seed,
                         data_cnn=args.data_cnn and os.path.abspath(args.data_cnn),

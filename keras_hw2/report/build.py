@@ -29,9 +29,10 @@ from keras_hw2.report.presets import CNN_BATCH_SIZE, LEARNING_RATES, NUM_BEAMS, 
 from keras_hw2.report.render import REPORT_JSON, settings_of, write_report
 from keras_hw2.report.steps import StepRunner
 from keras_hw2.report.tables import build_sections
-from tuners.cnn_lr import SweepConfig
+from tuners.lr_grid import SweepConfig
 
-TUNER_DIR = "tuner"  # under --runs-dir: the keras-tuner projects of the learning-rate searches
+TUNER_DIR = "report/tuner"  # under --runs-dir: keras-tuner's state of the learning-rate searches (their trials
+# are runs under <runs-dir>/tuner/)
 STEPS = [  # (key, what it does): the report's steps, in order
     ("hopfield-check", "Q1 Hopfield calculus and CCCP check"),
     ("hopfield-retrieval", "Q1 Hopfield retrieval"),
@@ -141,18 +142,21 @@ def _run_steps(runner: StepRunner, settings: Settings, preset, inputs, runs_dir,
     search_config = {"model": "baseline", "data": inputs.data_cnn, "learning_rates": LEARNING_RATES,
                      "epochs": preset.lr_search_epochs, "batch_size": CNN_BATCH_SIZE, "seed": seed}
     sweep = SweepConfig(**search_config, directory=str(Path(runs_dir) / TUNER_DIR),
-                        project_name=f"report-cnn-lr-{digest(search_config)}")
+                        project_name=f"report-cnn-lr-{digest(search_config)}", runs_dir=str(runs_dir))
     search = runner.run("cnn-lr-search", f"{titles['cnn-lr-search']} ({len(LEARNING_RATES)} trials x "
                         f"{preset.lr_search_epochs} epoch{'s' if preset.lr_search_epochs > 1 else ''})", search_config,
-                        lambda run: questions.cnn_lr_search(run, sweep, inputs.images, verbose != 0))
-    lr = search.result["summary"]["lr"] if search.finished else None
+                        lambda run: questions.cnn_lr_search(run, sweep, inputs.images, verbose))
+    lr = search.result["summary"]["learning_rate"] if search.finished else None
+    best_trial = search.result["summary"]["run"] if search.finished else None  # trained like the baseline below
     for model in ("baseline", "batchnorm"):
         config = None if lr is None else cnn_train.TrainConfig(
             model=model, data=inputs.data_cnn, epochs=preset.cnn_epochs, batch_size=CNN_BATCH_SIZE,
             learning_rate=lr, seed=seed)
         title = titles[f"cnn-{model}"] + ("" if lr is None else f" ({preset.cnn_epochs} epochs, lr {lr:g})")
         runner.run(f"cnn-{model}", title, {} if config is None else asdict(config),
-                   lambda run, config=config: questions.cnn_train(run, config, inputs.images, runs_dir, verbose),
+                   lambda run, config=config, model=model: questions.cnn_train(
+                       run, config, inputs.images, runs_dir, verbose,
+                       trained_as=best_trial if model == "baseline" else None),
                    needs=[search])
 
     valid = inputs.corpus.splits["valid"]

@@ -52,7 +52,8 @@ def draw_figures(outcomes: dict, out) -> dict:
         histories = search.result["histories"]
         for key, label, name in (("loss", "training loss (NLL)", "cnn_lr_loss.png"),
                                  ("val_accuracy", "validation accuracy", "cnn_lr_val_accuracy.png")):
-            curves = {f"lr={trial['lr']:g}": trial["history"][key] for trial in histories if key in trial["history"]}
+            curves = {f"lr={trial['learning_rate']:g}": trial["history"][key] for trial in histories
+                      if key in trial["history"]}
             add("q2", f"Learning-rate search: {label} per learning rate", name,
                 curves and plot_curves(curves, directory / name, ylabel=label, title=f"baseline CNN: {label}"))
     models = {model: finished[f"cnn-{model}"].result for model in MODEL_NAMES if f"cnn-{model}" in finished}

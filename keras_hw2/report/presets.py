@@ -58,7 +58,7 @@ QUICK = Preset(
     retrieval={"num_patterns": 32, "pattern_size": 8, "num_queries": 16, "betas": (1.0, 8.0, 64.0, 512.0),
                "noise_levels": (1.0, 4.0), "mask_levels": (0.4, 0.8), "max_steps": 10},
     cnn_images_per_class={"train": 4, "val": 2},  # 24 training and 12 validation images
-    lr_search_epochs=1,
+    lr_search_epochs=2,  # as many as cnn_epochs: the best trial is the baseline's run, as in the full preset
     cnn_epochs=2,
     p2g_words={"train": 300, "valid": 60},
     p2g_units=16,

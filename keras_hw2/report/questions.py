@@ -5,9 +5,11 @@ returns a JSON-ready result (`keras_hw2.report.steps`):
 
 - Question 1: `hopfield_check` (`keras_hw2.hopfield.check.run_checks`) and
   `hopfield_retrieval` (`keras_hw2.hopfield.demo.run_retrieval_demo`);
-- Question 2: `cnn_lr_search` (`tuners.cnn_lr.search_learning_rate`, keras-tuner)
-  and `cnn_train` (`keras_hw2.cnn.train.train_and_evaluate` into
-  ``runs/cnn/report-<model>-<digest>``, which resumes and is reused like any run);
+- Question 2: `cnn_lr_search` (`tuners.lr_grid.search_learning_rate`, keras-tuner;
+  each trial a run ``runs/tuner/<project>/trial-<n>``) and `cnn_train`
+  (`keras_hw2.cnn.train.train_and_evaluate` into ``runs/cnn/report-<model>-<digest>``,
+  which resumes and is reused like any run; or the tuner's best trial, when it
+  is that very run: the baseline is not trained twice);
 - Question 3: `p2g_train` (`keras_hw2.p2g.train.train_and_evaluate` into
   ``runs/p2g/report-<name>-<digest>``) and `p2g_evaluate` (greedy and beam
   search with `keras_hw2.p2g.evaluate.evaluate`, nucleus samples with
@@ -29,8 +31,8 @@ from keras_hw2.p2g.predict import write_attention_png
 from keras_hw2.p2g.serving import Speller, load_checkpoint
 from keras_hw2.report.inputs import digest
 from keras_hw2.report.presets import NUM_BEAMS, NUM_SAMPLES, TOP_P
-from keras_hw2.runs import open_run, read_json, write_json
-from tuners.cnn_lr import SweepConfig, search_learning_rate
+from keras_hw2.runs import CONFIG_FILE, HISTORY_FILE, config_dict, open_run, read_json, write_json
+from tuners.lr_grid import SweepConfig, search_learning_rate
 
 CHECK_FILE = "check.json"
 SEARCH_LOG = "search.log"  # keras-tuner's own output, when it is not shown
@@ -50,37 +52,47 @@ def hopfield_retrieval(run, config: RetrieveConfig, verbose=0) -> dict:
     return {"report": run_retrieval_demo(config, load_patterns(config), run, verbose=verbose)}
 
 
-def cnn_lr_search(run, sweep: SweepConfig, images, show_output: bool) -> dict:
+def cnn_lr_search(run, sweep: SweepConfig, images, verbose=0) -> dict:
     """The keras-tuner grid search over the learning rates (resumes a partial search).
 
+    Its output (keras-tuner's lines and the trials' progress) goes to ``search.log`` in the step's
+    directory unless `verbose`.
+
     Returns:
-        ``{"summary"}`` (`tuners.cnn_lr.search_learning_rate`'s), ``"histories"``:
-        ``[{"lr", "history": per-epoch logs}]`` of every trial in the order they ran,
+        ``{"summary"}`` (`tuners.lr_grid.search_learning_rate`'s), ``"histories"``:
+        ``[{"learning_rate", "history": per-epoch logs}]`` of every trial in the order they ran,
         ``"project_dir"`` and ``"trained_epochs"``.
     """
-    before = _trial_histories(sweep.project_dir)
-    if show_output:
-        summary = search_learning_rate(sweep, images)
+    before = _trial_epochs(sweep)
+    if verbose:
+        summary = search_learning_rate(sweep, images, verbose)
     else:
         with open(run.file(SEARCH_LOG), "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-            summary = search_learning_rate(sweep, images)
-    histories = _trial_histories(sweep.project_dir)
-    lrs = {trial["trial_id"]: trial["lr"] for trial in summary["trials"]}
-    trained = sum(len(h.get("loss", [])) for trial_id, h in histories.items() if trial_id not in before)
+            summary = search_learning_rate(sweep, images, verbose=2)
+    trained = sum(_trial_epochs(sweep).values()) - sum(before.values())
+    files = [(trial["learning_rate"], Path(trial["run"]) / HISTORY_FILE) for trial in summary["trials"]]
     return {"summary": summary, "project_dir": str(sweep.project_dir), "trained_epochs": trained,
-            "histories": [{"lr": lrs[trial_id], "history": history} for trial_id, history in histories.items()
-                          if trial_id in lrs]}
+            "histories": [{"learning_rate": lr, "history": read_json(path)} for lr, path in files if path.is_file()]}
 
 
-def _trial_histories(project_dir) -> dict:
-    """``{trial id: history}`` of the trials of a search (``trial_<id>/history.json``, `tuners.cnn_lr`)."""
-    paths = sorted(Path(project_dir).glob("trial_*/history.json"), key=lambda path: int(path.parent.name[6:]))
-    return {path.parent.name.removeprefix("trial_"): read_json(path) for path in paths}
+def _trial_epochs(sweep: SweepConfig) -> dict:
+    """``{trial run: epochs in its history}`` of the search's trial runs on disk."""
+    paths = (Path(sweep.runs_dir) / sweep.runs_task).glob(f"trial-*/{HISTORY_FILE}")
+    return {path.parent.name: len(read_json(path).get("epoch", [])) for path in paths}
 
 
-def cnn_train(run, config, images, runs_dir, verbose=0) -> dict:
-    """Train one CNN (or reuse its finished run); its results, history and trainable-parameter count."""
-    trained = _train(cnn_train_module, config.model, config, images, runs_dir, verbose)
+def cnn_train(run, config, images, runs_dir, verbose=0, trained_as=None) -> dict:
+    """Train one CNN (or reuse its finished run); its results, history and trainable-parameter count.
+
+    Args:
+        trained_as: a run directory that may hold this very training (the tuner's best trial): when its
+            config.json is `config`, that run is used (and resumed, or reused when finished) instead of a new one.
+    """
+    location = None
+    if trained_as is not None and (Path(trained_as) / CONFIG_FILE).is_file() and \
+            read_json(Path(trained_as) / CONFIG_FILE) == config_dict(config):
+        location = (Path(trained_as).parent.parent, Path(trained_as).parent.name, Path(trained_as).name)
+    trained = _train(cnn_train_module, config.model, config, images, runs_dir, verbose, location)
     model = build_model(batch_norm=MODELS[config.model], dropout=config.dropout)
     return {**trained, "params": count_trainable_params(model)}
 
@@ -91,11 +103,12 @@ def p2g_train(run, config, corpus, runs_dir, verbose=0) -> dict:
     return _train(p2g_train_module, label, config, corpus, runs_dir, verbose)
 
 
-def _train(task_module, label: str, config, data, runs_dir, verbose) -> dict:
-    """``task_module.train_and_evaluate`` in the run named after `label` and the config's digest (a finished
-    run is reused); ``{"run", "results", "history", "trained_epochs"}``."""
-    name = f"report-{label}-{digest(asdict(config))}"
-    with open_run(task_module.TASK, config, name=name, root=runs_dir) as task_run:
+def _train(task_module, label: str, config, data, runs_dir, verbose, location=None) -> dict:
+    """``task_module.train_and_evaluate`` in the run named after `label` and the config's digest, or at
+    `location` (``(root, task, name)`` of `keras_hw2.runs.open_run`); a finished run is reused.
+    Returns ``{"run", "results", "history", "trained_epochs"}``."""
+    root, task, name = location or (runs_dir, task_module.TASK, f"report-{label}-{digest(asdict(config))}")
+    with open_run(task, config, name=name, root=root) as task_run:
         before = _finished_epochs(task_run)
         results = task_module.train_and_evaluate(config, task_run, data, verbose=verbose)
         history = task_run.history

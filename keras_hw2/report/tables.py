@@ -161,13 +161,15 @@ def _cnn_tables(finished: dict, data: dict) -> list:
         summary = search.result["summary"]
         source = f"{search.result['project_dir']}/best_lr.json"
         epochs = f"{val_data}; {_plural(summary['epochs'], 'epoch')}"
-        rows = [[f"best validation accuracy at lr {trial['lr']:g}", trial["best_val_accuracy"], None, epochs, None,
-                 source] for trial in summary["trials"]]
+        rows = [[f"best validation accuracy at lr {trial['learning_rate']:g}", trial["best_val_accuracy"], None,
+                 epochs, None, f"{trial['run']}/results.json"] for trial in summary["trials"]]
         published, published_data = PUBLISHED["cnn_best_lr"]
-        rows.append(["best learning rate", summary["lr"], published, epochs, published_data, source])
+        rows.append(["best learning rate", summary["learning_rate"], published, epochs, published_data, source])
         tables.append(Table("Learning-rate search (keras-tuner, baseline CNN, SGD, batch 8)", COLUMNS, rows,
-                            caption="One keras-tuner trial per learning rate, each from the same initial "
-                                    "weights; the objective is the best validation accuracy over the epochs. "
+                            caption="One keras-tuner trial per learning rate, each a training run from the same "
+                                    "initial weights, trained as the two CNNs below are; the objective is the "
+                                    "best validation accuracy over the epochs. The baseline below is the best "
+                                    "trial's run when it trained for as many epochs. "
                                     f"Data: {data['cnn']}."))
     rows = []
     for model, name in MODEL_NAMES.items():
