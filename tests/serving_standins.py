@@ -44,7 +44,7 @@ def make_exports(tmp_path_factory) -> dict:
         from keras_hw2.cnn.models import build_model
         from keras_hw2.cnn.serving import export_model
         from keras_hw2.p2g.models import Seq2Seq
-        from keras_hw2.p2g.serving import Speller, export_speller
+        from keras_hw2.p2g.speller import Speller, export_speller
 
         tmp = tmp_path_factory.mktemp("serving")
         root = tmp / "saved_models"

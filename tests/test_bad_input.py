@@ -289,7 +289,7 @@ CASES = [
     *[("p2g", [verb[0], "--run", "LAMBDA", *verb[1:]],
        "lambda.keras: holds a Keras Sequential model, not a p2g Seq2Seq checkpoint", False) for verb in LOADING["p2g"]],
     *[("cnn", [verb[0], "--run", "P2G_RUN", *verb[1:]],
-       "p2g/good/best.keras: holds a p2g Seq2Seq checkpoint, not a CNN; pass a runs/cnn/<name> run", False)
+       "p2g/good/best.keras: holds a Keras Seq2Seq model, not a CNN; pass a runs/cnn/<name> run", False)
       for verb in LOADING["cnn"]],
     *[("p2g", [verb[0], "--run", "CNN_RUN", *verb[1:]],
        "cnn/good/best.keras: holds a Keras Functional model, not a p2g Seq2Seq checkpoint", False)
@@ -354,7 +354,7 @@ CASES = [
      "three.tsv:1: 3 tab-separated fields; expected exactly 2", False),
     ("p2g", ["evaluate", "--run", "P2G_RUN", "--data", "ARPABET_TSV"],
      "arpabet.tsv: 6 of 6 phoneme symbols (100.00%) are unknown to the checkpoint, e.g. K, AE, T, B: is the data "
-     "in another phoneme alphabet? The checkpoint's alphabet: b k oʊ t æ", False),
+     "it in another phoneme alphabet? The checkpoint's alphabet: b k oʊ t æ", False),
     ("p2g", ["train", "--data", "THREE_DIR", "--runs-dir", "RUNS", "--run-name", "new"],
      "three_fields/train.tsv:2: 3 tab-separated fields", False),
     # Hopfield numbers

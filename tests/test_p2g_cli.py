@@ -150,5 +150,5 @@ def test_an_arpabet_run_is_evaluated_on_the_cmudict_test_split(tmp_path, capsys)
     # IPA words given to this ARPAbet run: refused, naming the unknown symbols and the run's alphabet
     code, _, err = _cli(capsys, "evaluate", "--run", run, "--data", _write_corpus(tmp_path / "ipa") / "test.tsv")
     assert code == 2 and err.count("\n") == 1
-    assert "are unknown to the checkpoint, e.g. t, æ, k, oʊ, b: is the data in another phoneme alphabet?" in err
+    assert "are unknown to the checkpoint, e.g. t, æ, k, oʊ, b: is it in another phoneme alphabet?" in err
     assert "The checkpoint's alphabet: AA AE AH AO AW AY B CH D DH EH ER EY F G HH" in err

@@ -21,7 +21,7 @@ import tensorflow as tf
 from keras_hw2 import training
 from keras_hw2.benchmarks.harness import Row, measure, percentile, timing_row
 from keras_hw2.p2g.data import build_vocabularies, make_dataset
-from keras_hw2.p2g.serving import Speller, export_speller
+from keras_hw2.p2g.speller import Speller, export_speller
 from keras_hw2.p2g.train import TrainConfig, build_model, is_token, token_loss
 
 # The homework's PyTorch code on this machine type, quiet, torch 2.13 CPU, 2 threads (issue 12).
