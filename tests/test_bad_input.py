@@ -353,7 +353,7 @@ CASES = [
     ("p2g", ["evaluate", "--run", "P2G_RUN", "--data", "THREE_TSV"],
      "three.tsv:1: 3 tab-separated fields; expected exactly 2", False),
     ("p2g", ["evaluate", "--run", "P2G_RUN", "--data", "ARPABET_TSV"],
-     "arpabet.tsv: 6 of 6 phoneme symbols (100.00%) are unknown to the checkpoint, e.g. K, AE, T, B: is the data "
+     "arpabet.tsv: 6 of 6 phoneme symbols (100.00%) are unknown to the checkpoint, e.g. K, AE, T, B: is "
      "it in another phoneme alphabet? The checkpoint's alphabet: b k oʊ t æ", False),
     ("p2g", ["train", "--data", "THREE_DIR", "--runs-dir", "RUNS", "--run-name", "new"],
      "three_fields/train.tsv:2: 3 tab-separated fields", False),
