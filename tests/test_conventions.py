@@ -130,7 +130,8 @@ def test_failed_export_leaves_no_directory_behind(tmp_path):
 
 
 @pytest.mark.parametrize("name, version, message", [
-    ("bad/name", None, "model name"), ("m", 0, "positive integer"), ("m", "2", "positive integer")])
+    ("bad/name", None, "model name"), ("m", 0, "version must be an integer >= 1. Received: version=0"),
+    ("m", "2", "version must be an integer >= 1. Received: version='2'")])
 def test_export_rejects_bad_names_and_versions(tmp_path, name, version, message):
     with pytest.raises(InputError, match=message):
         export.export_saved_model(_tiny_saved_model_writer, name, root=tmp_path, version=version)
