@@ -237,3 +237,15 @@ def test_the_shared_floor_imports_no_task_module():
                    if name.split(".")[:2] in (["keras_hw2", task] for task in ("cnn", "p2g", "hopfield")))
     assert tasks == []
     assert {"keras_hw2.training", "keras_hw2.checkpoints", "keras_hw2.runs"} <= seen
+
+
+def test_the_export_lock_is_where_saved_models_readme_says(tmp_path):
+    from pathlib import Path
+
+    layout = (Path(__file__).resolve().parents[1] / "saved_models" / "README.md").read_text(encoding="utf-8")
+    lock_lines = [line for line in layout.splitlines() if ".lock " in line]
+    assert [line.split()[0] for line in lock_lines] == [".<model_name>.lock"]
+    assert lock_lines[0].startswith("  .")  # one level below saved_models/, beside <model_name>/
+    export.export_saved_model(_tiny_saved_model_writer, "m", root=tmp_path)
+    assert (tmp_path / ".m.lock").is_file() and not (tmp_path / "m" / ".lock").exists()
+    assert (tmp_path / ".m.lock").read_text().strip() == str(os.getpid())
