@@ -87,13 +87,13 @@ def workdir(tmp_path, monkeypatch):
 
 
 CNN = ["train", "--data", "data/tiny.npz", "--runs-dir", "a/runs"]
-P2G = ["train", "--data-dir", "data/p2g", "--runs-dir", "a/runs"]
+P2G = ["train", "--data", "data/p2g", "--runs-dir", "a/runs"]
 
 
 @pytest.mark.parametrize("command, argv, env, message", [
-    ("cnn", [*CNN, "--lr", "nan"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=nan"),
-    ("cnn", [*CNN, "--lr", "inf"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=inf"),
-    ("cnn", [*CNN, "--lr", "-1"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=-1.0"),
+    ("cnn", [*CNN, "--learning-rate", "nan"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=nan"),
+    ("cnn", [*CNN, "--learning-rate", "inf"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=inf"),
+    ("cnn", [*CNN, "--learning-rate", "-1"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=-1.0"),
     ("cnn", [*CNN, "--epochs", "0"], {}, "--epochs must be an integer >= 1. Received: --epochs=0"),
     ("cnn", [*CNN, "--batch-size", "0"], {}, "--batch-size must be an integer >= 1. Received: --batch-size=0"),
     ("cnn", [*CNN, "--dropout", "-0.5"], {}, "--dropout must be a finite number in [0, 1). Received: --dropout=-0.5"),
