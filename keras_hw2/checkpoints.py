@@ -84,8 +84,9 @@ def unfinished(run):
     epochs = len(read_json(directory / HISTORY_FILE).get("epoch", [])) if (directory / HISTORY_FILE).is_file() else 0
     planned = read_json(directory / CONFIG_FILE).get("epochs")
     state = "failed" if results.get("status") == "failed" else "unfinished"
-    return (f"{directory} is {state}: it stopped at epoch {epochs}" + (f" of {planned}" if planned else "")
-            + f"; its {CHECKPOINT_FILE} is the best of those epochs")
+    stopped = f"it stopped at epoch {epochs}" + (f" of {planned}" if planned else "") if epochs else \
+        "its history records no finished epoch"
+    return f"{directory} is {state}: {stopped}; its {CHECKPOINT_FILE} is the best of the epochs it finished"
 
 
 def archive_config(path) -> dict:

@@ -212,17 +212,19 @@ def outputs_line(run, files) -> str:
 
 
 def export_run(args, write) -> int:
-    """What every task's ``export`` prints around ``write()`` (which exports ``--run``, returning the version
-    directory): the devices line (`say`), a one-line warning for an unfinished run
-    (`keras_hw2.checkpoints.unfinished`), then ``exported <directory>``."""
+    """What every task's ``export`` prints after ``write()`` (which exports ``--run``, returning the version
+    directory) succeeded: the devices line (`say`), ``exported <directory>``, and a one-line warning on stderr
+    when the run had not finished (`keras_hw2.checkpoints.unfinished`). Bad input stops `write` first, so
+    nothing is printed but its error line."""
     from keras_hw2 import checkpoints
     from keras_hw2.devices import device_report
 
+    directory = write()
     say(args, device_report())
+    print(f"exported {directory}")
     note = checkpoints.unfinished(args.run)
     if note:
         print(f"warning: {note}", file=sys.stderr)
-    print(f"exported {write()}")
     return 0
 
 

@@ -196,7 +196,7 @@ def test_exporting_an_unfinished_run_says_so(trained, capsys, tmp_path):
     code, out, err = _cli(capsys, "export", "--run", stopped, "--models-dir", tmp_path / "sm", "--quiet")
     assert code == 0 and out == f"exported {tmp_path / 'sm' / 'p2g' / '1'}\n"
     assert err == (f"warning: {stopped} is unfinished: it stopped at epoch 3 of 40; its best.keras is the best "
-                   "of those epochs\n")
+                   "of the epochs it finished\n")
 
 
 @pytest.mark.parametrize("argv, old, new", [

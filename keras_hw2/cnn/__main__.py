@@ -161,9 +161,8 @@ def _predict(args) -> int:
     from keras_hw2.devices import device_report
 
     Integer(minimum=1, maximum=len(CLASS_NAMES)).check("--top-k", args.top_k)
-    model = load_classifier(args.run)
+    results = classify_files(load_classifier(args.run), args.files, top_k=args.top_k)
     cli.say(args, device_report())
-    results = classify_files(model, args.files, top_k=args.top_k)
     if args.json:
         print(json.dumps([{"file": result["file"], "classes": [{"class": name, "probability": probability}
                                                                for name, probability in result["classes"]]}
