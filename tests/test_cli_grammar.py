@@ -84,6 +84,9 @@ def test_both_tasks_spell_the_same_things_alike(verb, argv, expected):
 def test_deprecated_spellings_parse_as_the_new_ones_and_stay_out_of_help(module, old, new, capsys):
     parsed, expected = _parse(module, old), _parse(module, new)
     assert {**parsed, "command": expected["command"]} == expected
+    spelled = {"--lr": "--learning-rate", "--root": "--models-dir", "--data-dir": "--data", "--checkpoint": "--run"}
+    assert capsys.readouterr().err.splitlines() == [f"warning: {flag} is deprecated; use {spelled[flag]}"
+                                                    for flag in old if flag in spelled]
     with pytest.raises(SystemExit):
         module.build_parser().parse_args([new[0], "--help"])
     shown = capsys.readouterr().out
