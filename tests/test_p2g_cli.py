@@ -172,7 +172,7 @@ def test_train_echoes_its_config_and_ends_like_every_task(trained, capsys):
 
 def test_predict_refuses_a_word_in_another_alphabet(trained, capsys):
     _, run = trained
-    code, out, err = _cli(capsys, "predict", "--run", run, "k æ t", "K AE T", "--quiet")
+    code, out, err = _cli(capsys, "predict", "--run", run, "k æ t", "K AE T")
     assert (code, out) == (2, "")
     assert err == ("error: 'K AE T': 3 of 3 phoneme symbols (100.00%) are unknown to the checkpoint, e.g. K, AE, "
                    "T: is it in another phoneme alphabet? The checkpoint's alphabet: b k oʊ t æ\n")

@@ -160,10 +160,10 @@ def _predict(args) -> int:
     model = load_checkpoint(args.run)
     if args.attention_png and not model.use_attention:
         raise InputError(f"--attention-png needs a run trained with --attention. Received: --run={args.run}")
-    cli.say(args, device_report())
-    for line in predict(Speller(model), phonemes, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed,
-                        attention_png=args.attention_png, verbose=cli.verbosity(args)):
-        print(line)
+    lines = predict(Speller(model), phonemes, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed,
+                    attention_png=args.attention_png, verbose=cli.verbosity(args))
+    cli.say(args, device_report())  # after the words' checks: a refused word prints its error line alone
+    print(*lines, sep="\n")
     if any(len(p.split()) > MAX_LENGTH for p in phonemes):
         print(f"note: inputs longer than {MAX_LENGTH} phonemes are encoded whole; "
               f"spellings stop at {MAX_LENGTH} characters", file=sys.stderr)
