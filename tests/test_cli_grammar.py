@@ -212,7 +212,8 @@ RUN_ANY = """
 import runpy, sys
 target, sys.argv = sys.argv[1], sys.argv[1:]
 try:
-    runpy.run_path(target, run_name="__main__") if target.endswith(".py") else runpy.run_module(target, run_name="__main__")
+    run = runpy.run_path if target.endswith(".py") else runpy.run_module
+    run(target, run_name="__main__")
 except SystemExit as e:
     print("exit", e.code)
 print("imported:", sorted(m for m in ("tensorflow", "keras") if m in sys.modules))

@@ -169,7 +169,8 @@ def _predict(args) -> int:
                           for result in results]))
     else:
         for result in results:
-            print(f"{result['file']}: " + ", ".join(f"{name} {probability:.3f}" for name, probability in result["classes"]))
+            classes = ", ".join(f"{name} {probability:.3f}" for name, probability in result["classes"])
+            print(f"{result['file']}: {classes}")
     return 0
 
 

@@ -53,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--protocol", choices=("rest", "grpc"), default="rest",
                              help="REST (port 8501) or gRPC (port 8500, needs the serving extra)")
         command.add_argument("--host", default="localhost")
-        command.add_argument("--port", type=cli.integer("--port", minimum=1, maximum=65535), default=None, help="default 8501 (REST) or 8500 (gRPC)")
-        command.add_argument("--timeout", type=cli.number("--timeout", 0, low_open=True), default=30.0, help="seconds to wait for the server")
+        command.add_argument("--port", type=cli.integer("--port", minimum=1, maximum=65535), default=None,
+                             help="default 8501 (REST) or 8500 (gRPC)")
+        command.add_argument("--timeout", type=cli.number("--timeout", 0, low_open=True), default=30.0,
+                             help="seconds to wait for the server")
         command.add_argument("--export-dir", default=None,
                              help="read the signatures from this local export (a version directory) "
                                   "instead of asking the server")
