@@ -1,28 +1,48 @@
 """Trained models on disk: resolving ``--run`` and loading ``.keras`` files with one-line errors.
 
 ``--run`` is a run directory (its ``best.keras``, `keras_hw2.runs.CHECKPOINT_FILE`)
-or a ``.keras`` file. `load_model` checks, in this order, and stops at the first
+or a ``.keras`` file. The module knows no task: each task passes its own
+`ModelCheck` to `load_model`, which checks, in this order, and stops at the first
 problem with its own one-line `InputError`:
 
 1. missing: no such path, or a run directory without a trained model;
 2. truncated or corrupt: not a complete ``.keras`` zip archive (never Keras's
    "File not found" for a file that exists);
-3. foreign: the model of the other task (a p2g ``Seq2Seq`` given to a CNN
-   command, or the reverse), read from the archive's ``config.json`` before
-   anything is deserialised, or a model of the wrong shape;
+3. foreign: a model of another class than the task's `ModelCheck` names (a
+   p2g ``Seq2Seq`` given to a CNN command, or the reverse), read from the
+   archive's ``config.json`` before anything is deserialised, or (the task's
+   ``check_model``) a model of the wrong shape;
 4. unsafe: Keras safe mode refused it (a ``Lambda`` layer holding Python code);
 5. any other loading failure, with the exception's first line.
 """
 import json
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional
 
 from keras_hw2.errors import InputError
-from keras_hw2.runs import CHECKPOINT_FILE, CONFIG_FILE, read_json
+from keras_hw2.runs import CHECKPOINT_FILE, CONFIG_FILE, HISTORY_FILE, RESULTS_FILE, read_json
 
-TASKS = ("cnn", "p2g")
-P2G_CLASS = "Seq2Seq"  # `keras_hw2.p2g.models.Seq2Seq`, the class of every p2g checkpoint
 _ARCHIVE_FILES = ("config.json", "model.weights.h5")  # what every Keras 3 `.keras` archive holds
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """What one task's checkpoints hold; the task defines it and passes it to `load_model`.
+
+    Attributes:
+        task: the task's name, as in ``runs/<task>/<name>`` (named in the hint of an error).
+        expected: what the task's checkpoints hold, for messages, e.g. ``"a CNN"``.
+        class_names: the Keras class names (``config.json``'s ``class_name``) of its models,
+            checked before anything is deserialised; importing the task's modules registers them.
+        check_model: called with ``(path, model)`` once loaded; raises `InputError` for a model
+            of the right class but the wrong shape.
+    """
+    task: str
+    expected: str
+    class_names: tuple
+    check_model: Optional[Callable] = None
 
 
 def checkpoint_path(run) -> Path:
@@ -48,6 +68,27 @@ def run_config(run):
     return read_json(path) if path.is_file() else None
 
 
+def unfinished(run):
+    """A one-line note when `run`'s checkpoint comes from a run that has not finished, else None.
+
+    The run directory's ``results.json`` says whether it finished; ``history.json``
+    and ``config.json`` at which epoch of how many it stopped. A ``.keras`` file
+    outside a run directory gives None.
+    """
+    directory = checkpoint_path(run).parent
+    if not (directory / CONFIG_FILE).is_file():
+        return None
+    results = read_json(directory / RESULTS_FILE) if (directory / RESULTS_FILE).is_file() else {}
+    if results.get("status") == "finished":
+        return None
+    epochs = len(read_json(directory / HISTORY_FILE).get("epoch", [])) if (directory / HISTORY_FILE).is_file() else 0
+    planned = read_json(directory / CONFIG_FILE).get("epochs")
+    state = "failed" if results.get("status") == "failed" else "unfinished"
+    stopped = f"it stopped at epoch {epochs}" + (f" of {planned}" if planned else "") if epochs else \
+        "its history records no finished epoch"
+    return f"{directory} is {state}: {stopped}; its {CHECKPOINT_FILE} is the best of the epochs it finished"
+
+
 def archive_config(path) -> dict:
     """The ``config.json`` inside a ``.keras`` archive: ``{"class_name", "module", "config", ...}``.
 
@@ -65,31 +106,25 @@ def archive_config(path) -> dict:
                          f"({type(e).__name__}: {e})") from None
 
 
-def load_model(run, task: str):
-    """Load the trained model of `task` ("cnn" or "p2g") that `run` names, with one-line errors.
+def load_model(run, check: ModelCheck):
+    """Load the trained model that `run` names, with one-line errors.
 
     Args:
         run: a run directory or a ``.keras`` file.
-        task: the task whose model is expected.
+        check: the task's `ModelCheck` (e.g. `keras_hw2.cnn.predict.CHECK`).
 
     Returns:
-        The `keras.Model` (not compiled): a CNN mapping uint8 ``(batch_size, 48, 48, 3)``
-        to log-probabilities ``(batch_size, 6)``, or a p2g `Seq2Seq`.
+        The `keras.Model`, not compiled.
 
     Raises:
         InputError: a missing, truncated, corrupt, foreign or unsafe file (see the module docstring).
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}. Received: task={task!r}")
     path = checkpoint_path(run)
     class_name = archive_config(path).get("class_name")
-    if (class_name == P2G_CLASS) != (task == "p2g"):
-        holds, wanted = (("a p2g Seq2Seq checkpoint", "a CNN") if task == "cnn"
-                         else (f"a Keras {class_name} model", "a p2g Seq2Seq checkpoint"))
-        raise InputError(f"{path}: holds {holds}, not {wanted}; pass a runs/{task}/<name> run or its {CHECKPOINT_FILE}")
+    if class_name not in check.class_names:
+        raise InputError(f"{path}: holds a Keras {class_name} model, not {check.expected}; pass a "
+                         f"runs/{check.task}/<name> run or its {CHECKPOINT_FILE}")
     import keras
-    if task == "p2g":
-        import keras_hw2.p2g.models  # noqa: F401  registers Seq2Seq and its layers for deserialisation
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises many types for files it cannot rebuild
@@ -98,17 +133,6 @@ def load_model(run, task: str):
             raise InputError(f"{path}: Keras safe mode refused to load it: it holds Python code (a Lambda "
                              "layer) that would run on loading; load it only if you trust its source") from None
         raise InputError(f"{path}: cannot be loaded, the file may be corrupt ({type(e).__name__}: {reason})") from None
-    _check_shape(model, path, task)
+    if check.check_model is not None:
+        check.check_model(path, model)
     return model
-
-
-def _check_shape(model, path, task: str) -> None:
-    """Refuse a model of the right class but the wrong inputs or outputs for `task`."""
-    if task == "p2g":
-        return
-    from keras_hw2.cnn.data import CLASS_NAMES
-    from keras_hw2.cnn.images import IMAGE_SHAPE
-    if len(model.inputs) != 1 or tuple(model.input_shape[1:]) != IMAGE_SHAPE \
-            or tuple(model.output_shape[1:]) != (len(CLASS_NAMES),):
-        raise InputError(f"{path}: holds a model mapping {model.input_shape} to {model.output_shape}, not a "
-                         f"CNN scene classifier (48x48x3 images to {len(CLASS_NAMES)} classes)")

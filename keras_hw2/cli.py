@@ -164,15 +164,69 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_quiet_argument(group)
 
 
-def add_hidden_alias(parser: argparse.ArgumentParser, old: str, dest: str, **kwargs) -> None:
-    """Accept the deprecated spelling `old` of an option (stored in `dest`) without listing it in --help."""
-    parser.add_argument(old, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+def warn_deprecated(old: str, new: str) -> None:
+    """Say on stderr, in one line, that the spelling `old` is deprecated and `new` replaces it."""
+    print(f"warning: {old} is deprecated; use {new}", file=sys.stderr)
+
+
+class DeprecatedAlias(argparse.Action):
+    """An argparse action for a deprecated option: stores its value like the option `new`, and says so once.
+
+    Example: ``parser.add_argument("--lrs", dest="learning_rates", nargs="+", action=DeprecatedAlias,
+    new="--learning-rates", help=argparse.SUPPRESS)``, or `add_hidden_alias`.
+    """
+
+    def __init__(self, option_strings, dest, new=None, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.new = new or "--" + dest.replace("_", "-")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        warn_deprecated(option_string, self.new)
+        setattr(namespace, self.dest, values)
+
+
+def add_hidden_alias(parser: argparse.ArgumentParser, old: str, dest: str, new=None, **kwargs) -> None:
+    """Accept the deprecated spelling `old` of an option (stored in `dest`) without listing it in --help.
+
+    Using it prints one line naming the new spelling: `new`, by default ``--`` + `dest` with dashes
+    (`DeprecatedAlias`). `kwargs` go to ``add_argument`` (``type``, ``nargs``, ...).
+    """
+    parser.add_argument(old, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                        action=DeprecatedAlias, new=new, **kwargs)
 
 
 def say(args, *lines) -> None:
     """Print start-up lines (devices, data, run directory): none under ``--quiet``, on stderr under ``--json``."""
     if not getattr(args, "quiet", False):
         print(*lines, sep="\n", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+
+
+def say_run(args, run, config) -> None:
+    """The start-up line of a training command: `Run.describe` (``run: <directory>`` and whether it resumes or
+    is finished), then ``| <config>`` (`say`)."""
+    say(args, f"{run.describe()} | {config}")
+
+
+def outputs_line(run, files) -> str:
+    """A training command's last line: ``outputs in <run>: <files>; tensorboard --logdir <run>``."""
+    return f"outputs in {run.path}: {', '.join(files)}; tensorboard --logdir {run.path}"
+
+
+def export_run(args, write) -> int:
+    """What every task's ``export`` prints after ``write()`` (which exports ``--run``, returning the version
+    directory) succeeded: the devices line (`say`), ``exported <directory>``, and a one-line warning on stderr
+    when the run had not finished (`keras_hw2.checkpoints.unfinished`). Bad input stops `write` first, so
+    nothing is printed but its error line."""
+    from keras_hw2 import checkpoints
+    from keras_hw2.devices import device_report
+
+    directory = write()
+    say(args, device_report())
+    print(f"exported {directory}")
+    note = checkpoints.unfinished(args.run)
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
+    return 0
 
 
 def verbosity(args) -> object:

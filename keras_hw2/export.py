@@ -26,8 +26,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-import keras
-
+from keras_hw2.checks import Integer, OrNone
 from keras_hw2.errors import InputError
 from keras_hw2.locks import DirectoryLock
 
@@ -75,8 +74,7 @@ def export_saved_model(write, model_name: str, root="saved_models", version=None
             directory is removed first.
     """
     check_model_name(model_name)
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-        raise InputError(f"version must be a positive integer. Received: version={version!r}")
+    OrNone(Integer(minimum=1)).check("version", version)
     model_dir = Path(root) / model_name
     with DirectoryLock(root, what=f"export of {model_name}", lock_file=f".{model_name}.lock"):
         remove_temporaries(model_dir)
@@ -117,6 +115,8 @@ def export_endpoints(endpoints: dict, model_name: str, root="saved_models", vers
     Returns:
         The directory of the new version.
     """
+    import keras
+
     def write(path):
         archive = keras.export.ExportArchive()
         for resource in track:

@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+from keras_hw2 import cli
 from keras_hw2.errors import InputError
 
 _POLL_S = 0.2
@@ -38,11 +39,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def launcher_parser(prog: str, command_name: str, description: str, workers_help: str,
                     timeout_s: float) -> argparse.ArgumentParser:
-    """The options every launcher takes: ``--workers``, ``--timeout``, ``--log-dir``."""
-    parser = argparse.ArgumentParser(prog=prog, usage=f"%(prog)s [options] -- {command_name} ...",
-                                     description=description)
-    parser.add_argument("--workers", type=int, default=2, help=f"{workers_help} (default 2)")
-    parser.add_argument("--timeout", type=float, default=timeout_s,
+    """The options every launcher takes: ``--workers``, ``--timeout``, ``--log-dir`` (`keras_hw2.cli` parsing)."""
+    parser = cli.ArgumentParser(prog=prog, usage=f"%(prog)s [options] -- {command_name} ...",
+                                description=description)
+    parser.add_argument("--workers", type=cli.integer("--workers", minimum=1), default=2,
+                        help=f"{workers_help} (default 2)")
+    parser.add_argument("--timeout", type=cli.number("--timeout", 0, low_open=True), default=timeout_s,
                         help=f"seconds before every process is stopped (default {timeout_s:g})")
     parser.add_argument("--log-dir", default=None, help="write <name>.log for each process here")
     return parser

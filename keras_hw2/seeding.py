@@ -2,6 +2,8 @@
 import keras
 import tensorflow as tf
 
+from keras_hw2.checks import Integer
+
 
 def set_seed(seed: int, deterministic: bool = False) -> None:
     """Seed Python's `random`, NumPy, TensorFlow and Keras from one integer.
@@ -12,8 +14,7 @@ def set_seed(seed: int, deterministic: bool = False) -> None:
             (`tf.config.experimental.enable_op_determinism`), which some GPU
             kernels pay for in speed.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer. Received: seed={seed!r}")
+    Integer(minimum=0).check("seed", seed)
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()

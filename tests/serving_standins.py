@@ -44,7 +44,7 @@ def make_exports(tmp_path_factory) -> dict:
         from keras_hw2.cnn.models import build_model
         from keras_hw2.cnn.serving import export_model
         from keras_hw2.p2g.models import Seq2Seq
-        from keras_hw2.p2g.serving import Speller, export_speller
+        from keras_hw2.p2g.speller import Speller, export_speller
 
         tmp = tmp_path_factory.mktemp("serving")
         root = tmp / "saved_models"
@@ -80,6 +80,9 @@ class Served:
     def __init__(self, models: dict):
         self.models = models
         self.requests = []  # (method, model, version, signature_name) of every request
+        # what came over the wire, for checks against TF Serving's documented forms: REST
+        # ``(http method, path, content type, body bytes or None)``, gRPC ``(rpc name, request proto)``
+        self.wire = []
 
     def find(self, name, version=None):
         """``(version, export_dir)``; the highest version when `version` is None; KeyError when not served."""
@@ -129,6 +132,8 @@ class _RestHandler(BaseHTTPRequestHandler):
         self._answer("POST")
 
     def _answer(self, method):
+        raw = self.rfile.read(int(self.headers["Content-Length"])) if method == "POST" else None
+        self.served.wire.append((method, self.path, self.headers.get("Content-Type"), raw))
         match = self.path_pattern.match(self.path)
         if not match or (method == "GET") != (match.group(3) == "/metadata"):
             return self._reply(404, {"error": f"Malformed request: {method} {self.path}"})
@@ -140,7 +145,7 @@ class _RestHandler(BaseHTTPRequestHandler):
         if action == "/metadata":
             self.served.requests.append(("metadata", name, version, None))
             return self._reply_text(200, _rest_metadata_json(self.served.metadata_response(name, version)))
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = json.loads(raw)
         signature_name = body.get("signature_name", "serving_default")
         self.served.requests.append(("predict", name, version, signature_name))
         dtypes = self.served.input_dtypes(name, version, signature_name)
@@ -231,6 +236,7 @@ def grpc_server(models: dict):
     class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def GetModelMetadata(self, request, context):
             spec = request.model_spec
+            served.wire.append(("GetModelMetadata", request))
             served.requests.append(("metadata", spec.name, spec.version.value or None, None))
             try:
                 return served.metadata_response(spec.name, spec.version.value or None)
@@ -239,6 +245,7 @@ def grpc_server(models: dict):
 
         def Predict(self, request, context):
             spec = request.model_spec
+            served.wire.append(("Predict", request))
             served.requests.append(("predict", spec.name, spec.version.value or None, spec.signature_name))
             tensors = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
             try:

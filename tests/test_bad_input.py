@@ -87,13 +87,13 @@ def workdir(tmp_path, monkeypatch):
 
 
 CNN = ["train", "--data", "data/tiny.npz", "--runs-dir", "a/runs"]
-P2G = ["train", "--data-dir", "data/p2g", "--runs-dir", "a/runs"]
+P2G = ["train", "--data", "data/p2g", "--runs-dir", "a/runs"]
 
 
 @pytest.mark.parametrize("command, argv, env, message", [
-    ("cnn", [*CNN, "--lr", "nan"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=nan"),
-    ("cnn", [*CNN, "--lr", "inf"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=inf"),
-    ("cnn", [*CNN, "--lr", "-1"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=-1.0"),
+    ("cnn", [*CNN, "--learning-rate", "nan"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=nan"),
+    ("cnn", [*CNN, "--learning-rate", "inf"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=inf"),
+    ("cnn", [*CNN, "--learning-rate", "-1"], {}, "--learning-rate must be a finite number > 0. Received: --learning-rate=-1.0"),
     ("cnn", [*CNN, "--epochs", "0"], {}, "--epochs must be an integer >= 1. Received: --epochs=0"),
     ("cnn", [*CNN, "--batch-size", "0"], {}, "--batch-size must be an integer >= 1. Received: --batch-size=0"),
     ("cnn", [*CNN, "--dropout", "-0.5"], {}, "--dropout must be a finite number in [0, 1). Received: --dropout=-0.5"),
@@ -293,7 +293,7 @@ CASES = [
     *[("p2g", [verb[0], "--run", "LAMBDA", *verb[1:]],
        "lambda.keras: holds a Keras Sequential model, not a p2g Seq2Seq checkpoint", False) for verb in LOADING["p2g"]],
     *[("cnn", [verb[0], "--run", "P2G_RUN", *verb[1:]],
-       "p2g/good/best.keras: holds a p2g Seq2Seq checkpoint, not a CNN; pass a runs/cnn/<name> run", False)
+       "p2g/good/best.keras: holds a Keras Seq2Seq model, not a CNN; pass a runs/cnn/<name> run", False)
       for verb in LOADING["cnn"]],
     *[("p2g", [verb[0], "--run", "CNN_RUN", *verb[1:]],
        "cnn/good/best.keras: holds a Keras Functional model, not a p2g Seq2Seq checkpoint", False)
@@ -357,8 +357,8 @@ CASES = [
     ("p2g", ["evaluate", "--run", "P2G_RUN", "--data", "THREE_TSV"],
      "three.tsv:1: 3 tab-separated fields; expected exactly 2", False),
     ("p2g", ["evaluate", "--run", "P2G_RUN", "--data", "ARPABET_TSV"],
-     "arpabet.tsv: 6 of 6 phoneme symbols (100.00%) are unknown to the checkpoint, e.g. K, AE, T, B: is the data "
-     "in another phoneme alphabet? The checkpoint's alphabet: b k oʊ t æ", False),
+     "arpabet.tsv: 6 of 6 phoneme symbols (100.00%) are unknown to the checkpoint, e.g. K, AE, T, B: is "
+     "it in another phoneme alphabet? The checkpoint's alphabet: b k oʊ t æ", False),
     ("p2g", ["train", "--data", "THREE_DIR", "--runs-dir", "RUNS", "--run-name", "new"],
      "three_fields/train.tsv:2: 3 tab-separated fields", False),
     # Hopfield numbers

@@ -84,6 +84,9 @@ def test_both_tasks_spell_the_same_things_alike(verb, argv, expected):
 def test_deprecated_spellings_parse_as_the_new_ones_and_stay_out_of_help(module, old, new, capsys):
     parsed, expected = _parse(module, old), _parse(module, new)
     assert {**parsed, "command": expected["command"]} == expected
+    spelled = {"--lr": "--learning-rate", "--root": "--models-dir", "--data-dir": "--data", "--checkpoint": "--run"}
+    assert capsys.readouterr().err.splitlines() == [f"warning: {flag} is deprecated; use {spelled[flag]}"
+                                                    for flag in old if flag in spelled]
     with pytest.raises(SystemExit):
         module.build_parser().parse_args([new[0], "--help"])
     shown = capsys.readouterr().out
@@ -199,3 +202,62 @@ def test_output_cut_short_by_a_closed_pipe_ends_quietly(python):
             "sys.exit(cli.run_main(main))")
     result = python("-c", code)
     assert (result.returncode, result.stderr) == (1, "")
+
+
+# Every entry point: `--help` imports no TensorFlow, and neither `--help` nor one real command prints a line of
+# TensorFlow's C++ start-up (absl's notice, `I0000 ... cudart_stub.cc:31] ...`, the CPU-feature notice).
+TENSORFLOW_LINE = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} \d\d:\d\d:[\d.]+ +\d+ \S+:\d+\]"
+                             r"|To enable the following instructions)", re.MULTILINE)
+RUN_ANY = """
+import runpy, sys
+target, sys.argv = sys.argv[1], sys.argv[1:]
+try:
+    run = runpy.run_path if target.endswith(".py") else runpy.run_module
+    run(target, run_name="__main__")
+except SystemExit as e:
+    print("exit", e.code)
+print("imported:", sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
+"""
+# (entry point, a real cheap command: `TMP` is a fresh directory, `PYTHON` this interpreter)
+ENTRY_POINTS = [
+    ("keras_hw2", ["p2g", "predict", "--run", "TMP/nowhere", "K AE T"]),
+    ("keras_hw2.cnn", ["params"]),
+    ("keras_hw2.p2g", ["predict", "--run", "TMP/nowhere", "K AE T"]),
+    ("keras_hw2.hopfield", ["check", "--num-instances", "1", "--runs-dir", "TMP", "--quiet"]),
+    ("keras_hw2.serving", ["config", "--models-dir", "TMP"]),
+    ("keras_hw2.benchmarks", ["--only", "nothing", "--output-dir", "TMP"]),
+    ("keras_hw2 report", ["--data-cnn", "TMP/nowhere.npz", "--out", "TMP/report"]),
+    ("tuners.cnn_lr", ["--data", "TMP/nowhere.npz", "--directory", "TMP"]),
+    ("tools/intel_folder_to_npz.py", ["--input", "TMP/nowhere", "--output", "TMP/x.npz"]),
+    ("tools/distributed_train.py", ["--workers", "1", "--", "PYTHON", "-c", "print('--strategy multiworker')"]),
+    ("tools/distributed_sweep.py", ["--workers", "1", "--", "PYTHON", "-c", "pass"]),
+    ("tools/gpu_check.py", ["--output-dir", "TMP"]),
+    ("tools/bench_hopfield.py", ["--quick", "--repeats", "1", "--runs-dir", "TMP", "--quiet"]),
+]
+
+
+def _entry_point_cases(kind):
+    for entry, argv in ENTRY_POINTS:
+        yield pytest.param(entry, argv, id=f"{entry} {kind}")
+
+
+@pytest.mark.parametrize("entry, argv", list(_entry_point_cases("--help")))
+def test_every_entry_points_help_imports_no_tensorflow(python, entry, argv):
+    target, *first = entry.split()
+    result = python("-c", RUN_ANY, target, *first, "--help", env={"TF_CPP_MIN_LOG_LEVEL": ""})
+    assert result.stdout.splitlines()[-2:] == ["exit 0", "imported: []"], result.stdout[-500:] + result.stderr[-1500:]
+    assert "usage:" in result.stdout and not TENSORFLOW_LINE.search(result.stderr), result.stderr[-1500:]
+
+
+@pytest.mark.parametrize("entry, argv", list(_entry_point_cases("real command")))
+def test_every_entry_points_real_command_prints_no_tensorflow_line(python, entry, argv, tmp_path):
+    import sys
+
+    target, *first = entry.split()
+    argv = [sys.executable if a == "PYTHON" else a.replace("TMP", str(tmp_path)) for a in argv]
+    command = [target] if target.endswith(".py") else ["-m", target]
+    result = python(*command, *first, *argv, env={"TF_CPP_MIN_LOG_LEVEL": ""}, timeout=300)
+    assert result.returncode in (0, 2), result.stderr[-1500:]
+    assert result.returncode == 0 or result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, \
+        result.stderr[-1500:]
+    assert not TENSORFLOW_LINE.search(result.stderr), result.stderr[-1500:]

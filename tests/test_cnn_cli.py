@@ -96,7 +96,8 @@ def test_predict_export_and_a_clean_process_agree(trained, capsys, python, tmp_p
         lines[1].split(": ", 1)[1].split(", ")
     code, out, _ = _cli(capsys, "export", "--run", run, "--models-dir", tmp_path / "models")
     export_dir = tmp_path / "models" / "cnn_batchnorm" / "1"
-    assert code == 0 and out == f"exported {export_dir}\n"
+    assert code == 0 and out.splitlines()[0].startswith("devices: ") and out.splitlines()[1:] == [
+        f"exported {export_dir}"]  # the P2G export's shape too (test_p2g_cli)
     result = python("-c", RELOAD, str(export_dir), *map(str, files))
     assert result.returncode == 0, result.stderr[-2000:]
     served = json.loads(result.stdout.strip().splitlines()[-1])

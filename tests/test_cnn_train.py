@@ -55,7 +55,7 @@ def test_train_plot_export_and_reload_in_a_clean_process(tiny_npz, run_root, tmp
     assert list(results["test"]["per_class_accuracy"]) == list(CLASS_NAMES)
     assert "best validation accuracy" in capsys.readouterr().out
 
-    assert cli.main(["export", "--run", str(run), "--root", str(tmp_path / "saved")]) == 0
+    assert cli.main(["export", "--run", str(run), "--models-dir", str(tmp_path / "saved")]) == 0
     export_dir = tmp_path / "saved" / "cnn_baseline" / "1"
     assert (export_dir / "saved_model.pb").is_file()
 
@@ -135,9 +135,9 @@ def test_no_arguments_trains_on_the_synthetic_demo(monkeypatch, tmp_path, capsys
 @pytest.mark.parametrize("args, message", [
     (["--data", "{tmp}/missing.npz"], "{tmp}/missing.npz: no such file or directory"),
     (["--data", "{tmp}/bad.npz"], "{tmp}/bad.npz: missing key(s) val_images, val_labels"),
-    (["--lr", "best"], r"tuner_results/cnn_lr_baseline/best_lr.json: no best-lr file"),
+    (["--learning-rate", "best"], r"tuner_results/cnn_lr_baseline/best_lr.json: no best-lr file"),
     (["--epochs", "0"], "--epochs must be an integer >= 1. Received: --epochs=0"),
-    (["--lr", "-1"], "--learning-rate must be a finite number > 0. Received: --learning-rate=-1.0"),
+    (["--learning-rate", "-1"], "--learning-rate must be a finite number > 0. Received: --learning-rate=-1.0"),
 ])
 def test_bad_input_exits_2_with_one_line_before_training(args, message, tmp_path, monkeypatch, capsys):
     np.savez(tmp_path / "bad.npz", train_images=np.zeros((6, 48, 48, 3), "uint8"), train_labels=np.arange(6))
@@ -178,6 +178,6 @@ def test_demo_main_job_runs_end_to_end(tmp_path, python):
 @pytest.mark.slow
 def test_one_epoch_on_the_real_data(shared_data, run_root):
     assert cli.main(["train", "--data", str(shared_data / "intel_landscapes_48.npz"), "--epochs", "1",
-                     "--batch-size", "64", "--lr", "0.05", "--runs-dir", str(run_root), "--run-name", "real"]) == 0
+                     "--batch-size", "64", "--learning-rate", "0.05", "--runs-dir", str(run_root), "--run-name", "real"]) == 0
     results = json.loads((run_root / "cnn" / "real" / "results.json").read_text())
     assert results["best_val_accuracy"] > 1 / 6

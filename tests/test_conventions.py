@@ -141,7 +141,8 @@ def test_failed_export_leaves_no_directory_behind(tmp_path):
 
 
 @pytest.mark.parametrize("name, version, message", [
-    ("bad/name", None, "model name"), ("m", 0, "positive integer"), ("m", "2", "positive integer")])
+    ("bad/name", None, "model name"), ("m", 0, "version must be an integer >= 1. Received: version=0"),
+    ("m", "2", "version must be an integer >= 1. Received: version='2'")])
 def test_export_rejects_bad_names_and_versions(tmp_path, name, version, message):
     with pytest.raises(InputError, match=message):
         export.export_saved_model(_tiny_saved_model_writer, name, root=tmp_path, version=version)
@@ -200,3 +201,62 @@ def test_the_worker_timeout_must_be_a_positive_number(value):
                                          rf"Received: KERAS_HW2_WORKER_TIMEOUT='{value}'"):
         distribute.worker_timeout({"KERAS_HW2_WORKER_TIMEOUT": value})
     assert distribute.worker_timeout({}) == 120
+
+
+SHARED_FLOOR = ("training", "runs", "checkpoints", "export", "cli", "checks")
+
+
+def _imported_modules(path) -> set:
+    """Every module an ``import`` statement in `path` names, at any depth (inside functions too)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_shared_floor_imports_no_task_module():
+    """Walk the imports of the shared floor and of every keras_hw2 module they reach: no cnn/, p2g/ or hopfield/."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "keras_hw2"
+
+    def source(module):
+        parts = module.split(".")[1:]
+        for candidate in ([package.joinpath(*parts[:-1], parts[-1] + ".py")] if parts else []) + \
+                [package.joinpath(*parts, "__init__.py")]:
+            if candidate.is_file():
+                return candidate
+        return None
+
+    seen, todo, reached = set(), [f"keras_hw2.{name}" for name in SHARED_FLOOR], {}
+    while todo:
+        module = todo.pop()
+        if module in seen or source(module) is None:
+            continue
+        seen.add(module)
+        for name in _imported_modules(source(module)):
+            if name.startswith("keras_hw2"):
+                reached.setdefault(name, module)
+                todo.append(name)
+    tasks = sorted(f"{name} (imported by {by})" for name, by in reached.items()
+                   if name.split(".")[:2] in (["keras_hw2", task] for task in ("cnn", "p2g", "hopfield")))
+    assert tasks == []
+    assert {"keras_hw2.training", "keras_hw2.checkpoints", "keras_hw2.runs"} <= seen
+
+
+def test_the_export_lock_is_where_saved_models_readme_says(tmp_path):
+    from pathlib import Path
+
+    layout = (Path(__file__).resolve().parents[1] / "saved_models" / "README.md").read_text(encoding="utf-8")
+    lock_lines = [line for line in layout.splitlines() if ".lock " in line]
+    assert [line.split()[0] for line in lock_lines] == [".<model_name>.lock"]
+    assert lock_lines[0].startswith("  .")  # one level below saved_models/, beside <model_name>/
+    export.export_saved_model(_tiny_saved_model_writer, "m", root=tmp_path)
+    assert (tmp_path / ".m.lock").is_file() and not (tmp_path / "m" / ".lock").exists()
+    assert (tmp_path / ".m.lock").read_text().strip() == str(os.getpid())

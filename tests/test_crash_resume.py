@@ -78,7 +78,7 @@ def tiny_npz(tmp_path_factory):
 
 def _train_args(npz, runs_dir, lr="0.01", name="crash"):
     return ["-m", "keras_hw2.cnn", "train", "--data", str(npz), "--epochs", str(EPOCHS), "--batch-size", "8",
-            "--lr", lr, "--seed", "0", "--runs-dir", str(runs_dir), "--run-name", name]
+            "--learning-rate", lr, "--seed", "0", "--runs-dir", str(runs_dir), "--run-name", name]
 
 
 def _epochs_done(history_path):

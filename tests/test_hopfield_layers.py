@@ -213,7 +213,7 @@ def test_pooling_with_heads_and_sparse_association_keeps_the_layer_contract():
     ({"patterns": np.eye(4, dtype="float32"), "use_query_projection": False, "use_key_projection": False,
       "use_value_projection": False, "beta": 5.0, "association": "entmax15"}, _inputs()[0], (2, 3, 4), 1, 0),
 ], ids=["trainable_patterns_two_heads", "fixed_patterns_rank_2_queries", "from_an_array_without_projections"])
-def test_hopfield_layer_contract(kwargs, input_data, output_shape, num_weights, non_trainable):
+def test_hopfield_lookup_layer_contract(kwargs, input_data, output_shape, num_weights, non_trainable):
     layer = run_layer_test(HopfieldLayer, kwargs, input_data, expected_output_shape=output_shape,
                            expected_num_trainable_weights=num_weights,
                            expected_num_non_trainable_weights=non_trainable,

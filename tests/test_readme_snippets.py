@@ -69,3 +69,20 @@ def test_p2g_snippet_spells_arpabet_phoneme_strings(workdir):
     lines = _run(_snippets()[1])
     assert [line.split(" -> ")[0] for line in lines[:3]] == ["K AE T", "F OW N IY M", "D AO G"]
     assert len(eval(lines[3])) == 3
+
+
+DATA_FLAGS = re.compile(r"--(?:data|data-cnn|data-p2g|p2g-data) ([^\s`\]]+)")
+
+
+def test_every_data_path_the_readme_names_exists_or_is_a_placeholder():
+    """A newcomer can paste every command: its data is the shared course data or an obvious placeholder."""
+    from conftest import SHARED_DATA
+
+    named = DATA_FLAGS.findall(README.read_text(encoding="utf-8"))
+    assert len(named) >= 10
+    for path in named:
+        if re.search(r"[A-Z]{3}|<", path):  # PATH, DIR, FILE.tsv|DIR, <file>
+            continue
+        assert path.startswith("../shared/data/"), f"the README names {path}, which no reader has"
+        if SHARED_DATA.is_dir():
+            assert (SHARED_DATA.parent.parent / path[3:]).exists(), path

@@ -5,6 +5,7 @@ answer metadata requests with the signature_def read from their SavedModels,
 in TF Serving's format; the client learns the signatures from them and its
 printed outputs must equal the library's.
 """
+import base64
 import json
 
 import numpy as np
@@ -24,6 +25,7 @@ from keras_hw2.serving.client import GrpcClient, RestClient
 def _client_lines(capsys, servers, protocol, *argv):
     port, served = servers[protocol]
     served.requests.clear()
+    served.wire.clear()
     code = run_main(main, [argv[0], "--protocol", protocol, "--host", "127.0.0.1", "--port", str(port), *argv[1:]])
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -146,6 +148,79 @@ def test_dry_run_prints_the_request_without_sending(capsys, servers):
     assert lines[0].endswith("/v1/models/p2g:predict")
     assert json.loads(lines[1]) == {"signature_name": "nucleus",
                                     "inputs": {"p": 0.9, "num_samples": 2, "seed": 1, "phonemes": ["k æ t"]}}
+
+
+# -- the request bytes: TF Serving's documented REST and gRPC forms, written out by hand here -------------------------
+# REST (tensorflow.org/tfx/serving/api_rest): GET /v1/models/<name>[/versions/<v>]/metadata and
+# POST /v1/models/<name>[/versions/<v>]:predict with a JSON body {"signature_name": ..., "instances": [one object
+# per row]} or {"signature_name": ..., "inputs": {name: column}}, binary strings as {"b64": ...}.
+# gRPC (tensorflow_serving/apis/predict.proto): PredictRequest {model_spec {name, version, signature_name},
+# inputs: map<string, TensorProto>}; GetModelMetadataRequest {model_spec, metadata_field: "signature_def"}.
+
+def _rest_wire(servers):
+    return [(method, path, kind, json.loads(raw.decode("utf-8")) if raw else None)
+            for method, path, kind, raw in servers["rest"][1].wire]
+
+
+def test_rest_requests_are_tf_servings_documented_json(capsys, servers, exports):
+    _client_lines(capsys, servers, "rest", "predict", "--name", "p2g", "--version", "1", "--strings", *PHONEMES)
+    assert _rest_wire(servers) == [
+        ("GET", "/v1/models/p2g/versions/1/metadata", None, None),
+        ("POST", "/v1/models/p2g/versions/1:predict", "application/json",
+         {"signature_name": "serving_default", "instances": [{"phonemes": "k æ t"}, {"phonemes": "t͡ʃ æ t"}]})]
+    assert "t͡ʃ æ t".encode("utf-8") in servers["rest"][1].wire[1][3]  # UTF-8 text as is, not \u escapes
+
+    _client_lines(capsys, servers, "rest", "predict", "--name", "p2g", "--signature", "nucleus", "--strings",
+                  *PHONEMES, "--param", "p=0.9", "--param", "num_samples=3", "--param", "seed=7")
+    assert _rest_wire(servers)[1] == ("POST", "/v1/models/p2g:predict", "application/json", {
+        "signature_name": "nucleus", "inputs": {"phonemes": ["k æ t", "t͡ʃ æ t"], "p": 0.9, "num_samples": 3,
+                                                "seed": 7}})
+
+    files = [exports["big"], exports["small"]]
+    _client_lines(capsys, servers, "rest", "predict", "--name", "cnn_baseline", "--signature", "serve_image_bytes",
+                  "--images", *files)
+    assert _rest_wire(servers)[1][3] == {"signature_name": "serve_image_bytes", "instances": [
+        {"image_bytes": {"b64": base64.b64encode(open(f, "rb").read()).decode("ascii")}} for f in files]}
+    _client_lines(capsys, servers, "rest", "predict", "--name", "cnn_baseline", "--images", *files)
+    assert _rest_wire(servers)[1][3] == {"signature_name": "serving_default",
+                                         "instances": [{"images": image.tolist()} for image in load_images(files)]}
+
+
+def _grpc_wire(servers):
+    return servers["grpc"][1].wire
+
+
+def test_grpc_requests_are_tf_servings_documented_protos(capsys, servers, exports):
+    _client_lines(capsys, servers, "grpc", "predict", "--name", "p2g", "--version", "1", "--strings", *PHONEMES)
+    (rpc_metadata, metadata), (rpc_predict, request) = _grpc_wire(servers)
+    assert (rpc_metadata, rpc_predict) == ("GetModelMetadata", "Predict")
+    assert (metadata.model_spec.name, metadata.model_spec.version.value, list(metadata.metadata_field)) == (
+        "p2g", 1, ["signature_def"])
+    assert (request.model_spec.name, request.model_spec.version.value, request.model_spec.signature_name) == (
+        "p2g", 1, "serving_default")
+    phonemes = request.inputs["phonemes"]
+    assert list(request.inputs) == ["phonemes"] and phonemes.dtype == tf.string.as_datatype_enum
+    assert [d.size for d in phonemes.tensor_shape.dim] == [2]
+    assert list(phonemes.string_val) == [p.encode("utf-8") for p in PHONEMES]
+
+    _client_lines(capsys, servers, "grpc", "predict", "--name", "p2g", "--signature", "nucleus", "--strings",
+                  *PHONEMES, "--param", "p=0.9", "--param", "num_samples=3", "--param", "seed=7")
+    request = _grpc_wire(servers)[1][1]
+    assert not request.model_spec.HasField("version") and request.model_spec.signature_name == "nucleus"
+    scalars = {name: (tensor.dtype, [d.size for d in tensor.tensor_shape.dim], tf.make_ndarray(tensor).item())
+               for name, tensor in request.inputs.items() if name != "phonemes"}
+    assert scalars == {"p": (tf.float32.as_datatype_enum, [], pytest.approx(0.9)),
+                       "num_samples": (tf.int32.as_datatype_enum, [], 3), "seed": (tf.int64.as_datatype_enum, [], 7)}
+
+    files = [exports["big"], exports["small"]]
+    _client_lines(capsys, servers, "grpc", "predict", "--name", "cnn_baseline", "--images", *files)
+    images = _grpc_wire(servers)[1][1].inputs["images"]
+    assert images.dtype == tf.uint8.as_datatype_enum and [d.size for d in images.tensor_shape.dim] == [2, 48, 48, 3]
+    np.testing.assert_array_equal(tf.make_ndarray(images), load_images(files))
+    _client_lines(capsys, servers, "grpc", "predict", "--name", "cnn_baseline", "--signature", "serve_image_bytes",
+                  "--images", *files)
+    encoded = _grpc_wire(servers)[1][1].inputs["image_bytes"]
+    assert list(encoded.string_val) == [open(f, "rb").read() for f in files]
 
 
 def test_rest_bodies_use_rows_unless_a_scalar_needs_columns():

@@ -15,7 +15,7 @@ succeeded, 1 otherwise.
 """
 import sys
 
-from keras_hw2.cli import run_main
+from keras_hw2 import cli
 from keras_hw2.errors import InputError
 from keras_hw2.launch import free_port, launch, launcher_parser, split_command
 from tuners.distributed import CHIEF_ID, tuner_environment
@@ -26,14 +26,13 @@ def main(argv=None) -> int:
     parser = launcher_parser("tools/distributed_sweep.py", "SWEEP_COMMAND", __doc__.splitlines()[0],
                              "number of workers running trials", timeout_s=3600.0)
     parser.add_argument("--host", default="127.0.0.1", help="address of the chief's oracle (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="the oracle's port (default: a free one)")
-    parser.add_argument("--grace", type=float, default=60.0,
+    parser.add_argument("--port", type=cli.integer("--port", minimum=1, maximum=65535), default=None,
+                        help="the oracle's port (default: a free one)")
+    parser.add_argument("--grace", type=cli.number("--grace", 0), default=60.0,
                         help="seconds workers may run on after the chief finished (default 60)")
     args = parser.parse_args(own)
     if not command:
         raise InputError("no sweep command given; put it after '--', e.g. -- python -m tuners.cnn_lr ...")
-    if args.workers < 1:
-        raise InputError(f"--workers must be at least 1. Received: --workers={args.workers}")
     port = free_port(args.host) if args.port is None else args.port
     names = [CHIEF_ID] + [f"tuner{i}" for i in range(args.workers)]
     print(f"chief oracle at {args.host}:{port}; {args.workers} workers; command: {' '.join(command)}", flush=True)
@@ -42,4 +41,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    cli.entry_point(main)

@@ -15,7 +15,7 @@ its own ``TF_CONFIG`` instead (see the README).
 """
 import sys
 
-from keras_hw2.cli import run_main
+from keras_hw2 import cli
 from keras_hw2.errors import InputError
 from keras_hw2.launch import free_port, launch, launcher_parser, split_command, tf_config
 
@@ -28,8 +28,6 @@ def main(argv=None) -> int:
     if not command:
         raise InputError("no training command given; put it after '--', e.g. -- python -m keras_hw2.cnn train "
                          "--strategy multiworker ...")
-    if args.workers < 1:
-        raise InputError(f"--workers must be at least 1. Received: --workers={args.workers}")
     if not any("multiworker" in arg for arg in command):
         raise InputError("the training command must use --strategy multiworker, or the workers train alone")
     addresses = [f"127.0.0.1:{free_port()}" for _ in range(args.workers)]
@@ -39,4 +37,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    cli.entry_point(main)

@@ -21,7 +21,6 @@ is refused with the holder's pid. ``--lrs`` is a deprecated spelling of
 ``--learning-rates``.
 """
 import argparse
-import sys
 from pathlib import Path
 
 from keras_hw2 import checks, cli
@@ -45,19 +44,6 @@ def learning_rates(text: str) -> tuple:
     return values
 
 
-class DeprecatedAlias(argparse.Action):
-    """A deprecated spelling of an option: stores the value under the new option's `dest` and prints one line,
-    ``warning: --old is deprecated; use --new``, on stderr."""
-
-    def __init__(self, option_strings, dest, new: str, **kwargs):
-        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
-        self.new = new
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"warning: {option_string} is deprecated; use {self.new}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar; building it imports no TensorFlow."""
     parser = cli.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,8 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", default=None, help="homework .npz or Kaggle folder (default: synthetic demo images)")
     parser.add_argument("--learning-rates", type=learning_rates, default=learning_rates(DEFAULT_LEARNING_RATES),
                         help=f"the grid (default {DEFAULT_LEARNING_RATES})")
-    parser.add_argument("--lrs", dest="learning_rates", type=learning_rates, action=DeprecatedAlias,
-                        new="--learning-rates", default=argparse.SUPPRESS)
+    cli.add_hidden_alias(parser, "--lrs", dest="learning_rates", type=learning_rates)
     parser.add_argument("--epochs", type=cli.integer("--epochs", minimum=1), default=10,
                         help="epochs per trial (default 10)")
     parser.add_argument("--batch-size", type=cli.integer("--batch-size", minimum=1), default=8,

@@ -103,7 +103,7 @@ def main(argv=None) -> int:
 def _p2g_rows(args, sizes: dict, groups: list) -> list:
     from keras_hw2.benchmarks import p2g
     from keras_hw2.p2g.data import build_vocabularies
-    from keras_hw2.p2g.serving import Speller
+    from keras_hw2.p2g.speller import Speller
     from keras_hw2.p2g.train import TrainConfig, build_model, load_corpus
     corpus, announcement = load_corpus(args.p2g_data)
     print(announcement, file=sys.stderr)

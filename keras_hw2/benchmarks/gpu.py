@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_hw2.benchmarks import cnn, harness, p2g
+from keras_hw2.benchmarks import cnn, p2g
 
 TOLERANCE = 1e-5  # largest difference allowed between the GPU's and the CPU's Hopfield results
 
@@ -100,7 +100,7 @@ def hopfield_difference(device: str, reference_device: str = "/CPU:0", seed: int
 
 def export_matches(model, phonemes: list, device: str) -> bool:
     """Whether the reloaded export's greedy spellings on `device` equal `Speller`'s on the CPU."""
-    from keras_hw2.p2g.serving import Speller, export_speller
+    from keras_hw2.p2g.speller import Speller, export_speller
     batch = tf.constant(phonemes)
     speller = Speller(model)  # held: its tf.functions keep only a weak reference to it
     with tf.device("/CPU:0"):
@@ -117,7 +117,7 @@ def run_checks(device: str, repeats: int, corpus: dict, images, labels, decode_w
     A check that cannot run on `device` (cuDNN on a CPU) is None.
     """
     from keras_hw2.p2g.data import build_vocabularies, make_dataset
-    from keras_hw2.p2g.serving import Speller
+    from keras_hw2.p2g.speller import Speller
     checks = {}
     with tf.device(device):
         rows = cnn_epoch_rows(images, labels, repeats, "float32")

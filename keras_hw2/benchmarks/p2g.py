@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from keras_hw2 import training
 from keras_hw2.benchmarks.harness import Row, measure, percentile, timing_row
-from keras_hw2.p2g.serving import Speller, export_speller
+from keras_hw2.p2g.speller import Speller, export_speller
 from keras_hw2.p2g.train import Corpus, TrainConfig, make_task
 
 # The homework's PyTorch code on this machine type, quiet, torch 2.13 CPU, 2 threads (issue 12).

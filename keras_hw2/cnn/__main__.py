@@ -111,15 +111,15 @@ def _train(args) -> int:
     data = load_data(config)
     cli.say(args, device_report(jit_compile=config.jit_compile), data.describe())
     with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
-        cli.say(args, f"{run.describe()} | {config}")
+        cli.say_run(args, run, config)
         results = train_and_evaluate(config, run, data, verbose=cli.verbosity(args))
     print(f"best validation accuracy {results['best_val_accuracy']:.4f} at epoch {results['best_epoch']} "
           f"of {results['epochs']}")
     split = "test" if "test" in results else "validation"
     print(f"{split} accuracy of best.keras {results[split]['accuracy']:.4f}; per class: "
           + ", ".join(f"{k} {v:.3f}" for k, v in results[split]["per_class_accuracy"].items() if v is not None))
-    print(f"outputs in {run.path}: history.json, training_loss.png, validation_accuracy.png, best.keras, "
-          f"confusion_matrix.png ({split}); tensorboard --logdir {run.path}")
+    print(cli.outputs_line(run, ["history.json", "training_loss.png", "validation_accuracy.png", "best.keras",
+                                 f"confusion_matrix.png ({split})"]))
     return 0
 
 
@@ -128,6 +128,7 @@ def _evaluate(args) -> int:
     from keras_hw2 import checkpoints
     from keras_hw2.cnn.data import CLASS_NAMES, load_split
     from keras_hw2.cnn.evaluation import evaluate_model, format_report, plot_confusion_matrix
+    from keras_hw2.cnn.predict import load_classifier
     from keras_hw2.devices import device_report
     from keras_hw2.locks import DirectoryLock
     from keras_hw2.runs import write_json
@@ -137,7 +138,7 @@ def _evaluate(args) -> int:
     seed = args.seed if args.seed is not None else trained.get("seed", 0)
     val_fraction = args.val_fraction if args.val_fraction is not None else trained.get("val_fraction", 0.1)
     images, labels, split = load_split(args.data, args.split, seed=seed, val_fraction=val_fraction)
-    model = checkpoints.load_model(checkpoint, task="cnn")
+    model = load_classifier(checkpoint)
     cli.say(args, device_report())
     report = evaluate_model(model, images, labels, CLASS_NAMES, batch_size=args.batch_size)
     data = Path(args.data)
@@ -154,38 +155,34 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    """Classify image files: all are decoded first, so a bad file fails the call before any output."""
-    from keras_hw2 import checkpoints
+    """Classify image files (`keras_hw2.cnn.predict.classify_files`): a bad file fails the call before any output."""
     from keras_hw2.cnn.data import CLASS_NAMES
-    from keras_hw2.cnn.images import load_images
-    from keras_hw2.cnn.predict import classify
+    from keras_hw2.cnn.predict import classify_files, load_classifier
     from keras_hw2.devices import device_report
 
     Integer(minimum=1, maximum=len(CLASS_NAMES)).check("--top-k", args.top_k)
-    checkpoint = checkpoints.checkpoint_path(args.run)
-    images = load_images(args.files)
-    model = checkpoints.load_model(checkpoint, task="cnn")
+    results = classify_files(load_classifier(args.run), args.files, top_k=args.top_k)
     cli.say(args, device_report())
-    results = classify(model, images, top_k=args.top_k)
     if args.json:
-        print(json.dumps([{"file": file, "classes": [{"class": name, "probability": probability}
-                                                     for name, probability in classes]}
-                          for file, classes in zip(args.files, results)]))
+        print(json.dumps([{"file": result["file"], "classes": [{"class": name, "probability": probability}
+                                                               for name, probability in result["classes"]]}
+                          for result in results]))
     else:
-        for file, classes in zip(args.files, results):
-            print(f"{file}: " + ", ".join(f"{name} {probability:.3f}" for name, probability in classes))
+        for result in results:
+            classes = ", ".join(f"{name} {probability:.3f}" for name, probability in result["classes"])
+            print(f"{result['file']}: {classes}")
     return 0
 
 
 def _export(args) -> int:
     """Write a SavedModel of a trained run (`keras_hw2.cnn.serving.export_model`)."""
     from keras_hw2 import checkpoints
+    from keras_hw2.cnn.predict import load_classifier
     from keras_hw2.cnn.serving import export_model
 
-    model = checkpoints.load_model(args.run, task="cnn")
+    model = load_classifier(args.run)
     name = args.name or f"cnn_{(checkpoints.run_config(args.run) or {}).get('model', 'model')}"
-    print(f"exported {export_model(model, name, root=args.models_dir, version=args.version)}")
-    return 0
+    return cli.export_run(args, lambda: export_model(model, name, root=args.models_dir, version=args.version))
 
 
 def _params(args) -> int:

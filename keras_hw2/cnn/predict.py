@@ -9,12 +9,34 @@ import numpy as np
 
 from keras_hw2 import checkpoints
 from keras_hw2.cnn.data import CLASS_NAMES
-from keras_hw2.cnn.images import load_images
+from keras_hw2.cnn.images import IMAGE_SHAPE, load_images
+from keras_hw2.errors import InputError
+
+
+def _check_shape(path, model) -> None:
+    """Refuse a Keras model that does not map one ``(48, 48, 3)`` image input to the six classes."""
+    if len(model.inputs) != 1 or tuple(model.input_shape[1:]) != IMAGE_SHAPE \
+            or tuple(model.output_shape[1:]) != (len(CLASS_NAMES),):
+        raise InputError(f"{path}: holds a model mapping {model.input_shape} to {model.output_shape}, not a "
+                         f"CNN scene classifier (48x48x3 images to {len(CLASS_NAMES)} classes)")
+
+
+# What a CNN checkpoint holds: a Functional model (`keras_hw2.cnn.models.build_model`) or any
+# Sequential one of the same shape.
+CHECK = checkpoints.ModelCheck(task="cnn", expected="a CNN", class_names=("Functional", "Sequential"),
+                               check_model=_check_shape)
 
 
 def load_classifier(run):
-    """The trained CNN of `run` (a run directory or its ``best.keras``), checked by `keras_hw2.checkpoints`."""
-    return checkpoints.load_model(run, task="cnn")
+    """The trained CNN of `run`, a run directory or its ``best.keras``: every CNN command's loader.
+
+    Returns:
+        A `keras.Model` mapping uint8 ``(batch_size, 48, 48, 3)`` to log-probabilities ``(batch_size, 6)``.
+
+    Raises:
+        InputError: a missing, truncated, foreign, misshapen or unsafe file (`keras_hw2.checkpoints.load_model`).
+    """
+    return checkpoints.load_model(run, CHECK)
 
 
 def classify(model, images, top_k: int = 3) -> list:

@@ -7,9 +7,8 @@ from keras_hw2.lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "attention": ("BahdanauAttention",),
     "decoding": ("BeamSampler", "GreedySampler", "NucleusSampler", "Sampler"),
-    "evaluate": ("spell",),
     "metrics": ("character_error_rate", "word_error_rate", "word_error_rate_at_k"),
     "models": ("Decoder", "Encoder", "Seq2Seq"),
-    "serving": ("Speller", "export_speller", "load_checkpoint"),
+    "speller": ("Speller", "export_speller", "load_checkpoint"),
     "vocab": ("Vocabulary",),
 })

@@ -84,13 +84,16 @@ def _add_run_argument(parser) -> None:
     """The required ``--run``, also accepted under its deprecated name ``--checkpoint``."""
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--run", help="a run directory, runs/p2g/<name>, or its best.keras")
-    group.add_argument("--checkpoint", dest="run", help=argparse.SUPPRESS)
+    cli.add_hidden_alias(group, "--checkpoint", dest="run")
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    command = args.command
+    if command == "test":
+        cli.warn_deprecated("python -m keras_hw2.p2g test", "python -m keras_hw2.p2g evaluate")
+        command = "evaluate"
     cli.start_tensorflow()
-    command = "evaluate" if args.command == "test" else args.command
     return {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export}[command](args)
 
 
@@ -110,8 +113,11 @@ def _train(args) -> int:
     data = load_data(config)
     cli.say(args, data.describe(), device_report(config.jit_compile))
     with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
-        cli.say(args, run.describe())
-        print(json.dumps(train_and_evaluate(config, run, data, verbose=cli.verbosity(args))))
+        cli.say_run(args, run, config)
+        results = train_and_evaluate(config, run, data, verbose=cli.verbosity(args))
+    print(f"best validation CER {results['val_cer']:.4f} (WER {results['val_wer']:.4f}) at epoch "
+          f"{results['best_epoch']} of {results['epochs']}")
+    print(cli.outputs_line(run, ["history.json", "loss.png", "val_cer.png", "best.keras"]))
     return 0
 
 
@@ -120,11 +126,11 @@ def _evaluate(args) -> int:
     from keras_hw2 import checkpoints
     from keras_hw2.devices import device_report
     from keras_hw2.p2g.evaluate import check_alphabet, evaluate, evaluation_data
-    from keras_hw2.p2g.serving import Speller
+    from keras_hw2.p2g.speller import Speller, load_checkpoint
 
-    model = checkpoints.load_model(args.run, task="p2g")
+    model = load_checkpoint(args.run)
     pairs, source = evaluation_data(args.data, None if args.data else checkpoints.run_config(args.run))
-    warning = check_alphabet(pairs, model.source_vocabulary.tokens, source)
+    warning = check_alphabet([pair.phonemes for pair in pairs], model.source_vocabulary.tokens, source)
     cli.say(args, device_report(), f"data: {source}")
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
@@ -139,12 +145,11 @@ def _evaluate(args) -> int:
 
 def _predict(args) -> int:
     """Spell the phoneme strings given on the command line (greedy, plus beam and samples on request)."""
-    from keras_hw2 import checkpoints
     from keras_hw2.devices import device_report
     from keras_hw2.p2g.data import normalize
     from keras_hw2.p2g.decoding import MAX_LENGTH
     from keras_hw2.p2g.predict import predict
-    from keras_hw2.p2g.serving import Speller
+    from keras_hw2.p2g.speller import Speller, load_checkpoint
 
     phonemes = [normalize(p) for p in args.phonemes]
     if not all(phonemes):
@@ -152,13 +157,13 @@ def _predict(args) -> int:
     if args.attention_png and not Path(args.attention_png).resolve().parent.is_dir():
         raise InputError(f"{args.attention_png}: no such directory to write into. "
                          f"Received: --attention-png={args.attention_png}")
-    model = checkpoints.load_model(args.run, task="p2g")
+    model = load_checkpoint(args.run)
     if args.attention_png and not model.use_attention:
         raise InputError(f"--attention-png needs a run trained with --attention. Received: --run={args.run}")
-    cli.say(args, device_report())
-    for line in predict(Speller(model), phonemes, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed,
-                        attention_png=args.attention_png, verbose=cli.verbosity(args)):
-        print(line)
+    lines = predict(Speller(model), phonemes, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed,
+                    attention_png=args.attention_png, verbose=cli.verbosity(args))
+    cli.say(args, device_report())  # after the words' checks: a refused word prints its error line alone
+    print(*lines, sep="\n")
     if any(len(p.split()) > MAX_LENGTH for p in phonemes):
         print(f"note: inputs longer than {MAX_LENGTH} phonemes are encoded whole; "
               f"spellings stop at {MAX_LENGTH} characters", file=sys.stderr)
@@ -166,13 +171,11 @@ def _predict(args) -> int:
 
 
 def _export(args) -> int:
-    """Write the run's speller as a SavedModel (`keras_hw2.p2g.serving.export_speller`)."""
-    from keras_hw2 import checkpoints
-    from keras_hw2.p2g.serving import export_speller
+    """Write the run's speller as a SavedModel (`keras_hw2.p2g.speller.export_speller`)."""
+    from keras_hw2.p2g.speller import export_speller, load_checkpoint
 
-    model = checkpoints.load_model(args.run, task="p2g")
-    print(export_speller(model, args.name, root=args.models_dir, version=args.version))
-    return 0
+    model = load_checkpoint(args.run)
+    return cli.export_run(args, lambda: export_speller(model, args.name, root=args.models_dir, version=args.version))
 
 
 if __name__ == "__main__":

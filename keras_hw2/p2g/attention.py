@@ -1,6 +1,8 @@
 """Bahdanau (additive) attention: e_ti = vᵀ tanh(W_s s_t + W_h h_i)."""
 import keras
 
+from keras_hw2.checks import Integer
+
 
 @keras.saving.register_keras_serializable(package="keras_hw2")
 class BahdanauAttention(keras.layers.Layer):
@@ -39,8 +41,7 @@ class BahdanauAttention(keras.layers.Layer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"units must be a positive integer. Received: units={units!r}")
+        Integer(minimum=1).check("units", units)
         self.units = units
         sublayer_kwargs = {"dtype": self.dtype_policy}  # sublayers compute in this layer's dtype
         self.query_dense = keras.layers.Dense(units, use_bias=False, name="query_dense", **sublayer_kwargs)  # W_s

@@ -1,9 +1,10 @@
 """TSV corpora and the tf.data pipeline.
 
 A corpus line is ``phonemes separated by spaces<TAB>spelling``: exactly two
-tab-separated fields, UTF-8, NFC-normalised on reading. Inside TensorFlow, source tokens are
-``tf.strings.split`` (whitespace) and target tokens ``tf.strings.unicode_split``
-(Unicode characters): core ops, so no tensorflow-text op reaches a graph.
+tab-separated fields, UTF-8, NFC-normalised on reading. Inside TensorFlow, source
+strings become ids through `encode_phonemes`, the one phoneme tokeniser (of the
+training pipeline, the CLI and the SavedModel alike: `keras_hw2.p2g.speller`), and
+target strings are split into Unicode characters (`split_characters`).
 """
 import unicodedata
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text
 
 from keras_hw2.errors import InputError
 from keras_hw2.p2g.vocab import EOS, SOS, Vocabulary
@@ -67,11 +69,6 @@ def normalize(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
-def split_phonemes(phonemes):
-    """``(batch_size,)`` strings -> ragged ``(batch_size, None)`` phoneme symbols."""
-    return tf.strings.split(phonemes)
-
-
 def split_characters(spellings):
     """``(batch_size,)`` strings -> ragged ``(batch_size, None)`` Unicode characters."""
     return tf.strings.unicode_split(spellings, "UTF-8")
@@ -85,8 +82,23 @@ def build_vocabularies(pairs) -> tuple:
 
 
 def encode_phonemes(phonemes, vocab: Vocabulary):
-    """``(batch_size,)`` strings -> ``(batch_size, S)`` int32 ids, 0-padded."""
-    return vocab.lookup(split_phonemes(phonemes)).to_tensor()
+    """``(batch_size,)`` UTF-8 phoneme strings -> ``(batch_size, S)`` int32 ids, PAD=0-padded, S >= 1.
+
+    1. NFC-normalise (``tensorflow_text.normalize_utf8``), so a decomposed ``é``
+       (``e`` + U+0301) is the symbol the vocabulary holds;
+    2. split at Unicode whitespace (``tensorflow_text.WhitespaceTokenizer``),
+       as `normalize` and `read_tsv` do in Python;
+    3. look the symbols up (`Vocabulary.lookup`; unknown symbols -> UNK) and pad
+       to the longest; an empty string is one PAD.
+
+    Example:
+    >>> vocab = Vocabulary(["<pad>", "<sos>", "<eos>", "<unk>", "k", "æ", "t"])
+    >>> encode_phonemes(tf.constant(["k æ t", "t  zz", ""]), vocab).numpy().tolist()
+    [[4, 5, 6], [6, 3, 0], [0, 0, 0]]
+    """
+    symbols = tensorflow_text.WhitespaceTokenizer().tokenize(tensorflow_text.normalize_utf8(phonemes, "NFC"))
+    ids = vocab.lookup(symbols).to_tensor()
+    return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])
 
 
 def length_sorted_order(lengths, batch_size: int, sort_window: int, seed: int) -> np.ndarray:

@@ -9,6 +9,7 @@ row and so overrides the loop itself, as keras-hub's does.
 """
 import tensorflow as tf
 
+from keras_hw2.checks import Integer
 from keras_hw2.p2g.vocab import EOS, PAD, SOS
 
 MAX_LENGTH = 50  # the longest spelling the decoders produce (the homework's limit)
@@ -46,8 +47,7 @@ class Sampler:
     num_beams = 1
 
     def __init__(self, max_length=MAX_LENGTH):
-        if not isinstance(max_length, int) or max_length < 1:
-            raise ValueError(f"max_length must be a positive integer. Received: max_length={max_length!r}")
+        Integer(minimum=1).check("max_length", max_length)
         self.max_length = max_length
         self.seed = None
 
@@ -158,8 +158,8 @@ class BeamSampler(Sampler):
 
     def __init__(self, num_beams=5, length_penalty=1.0, max_length=MAX_LENGTH):
         super().__init__(max_length)
-        if not tf.is_tensor(num_beams) and (not isinstance(num_beams, int) or num_beams < 1):
-            raise ValueError(f"num_beams must be a positive integer. Received: num_beams={num_beams!r}")
+        if not tf.is_tensor(num_beams):
+            Integer(minimum=1).check("num_beams", num_beams)
         if not tf.is_tensor(length_penalty) and not length_penalty >= 0:
             raise ValueError(f"length_penalty must be >= 0. Received: length_penalty={length_penalty!r}")
         self.num_beams = num_beams

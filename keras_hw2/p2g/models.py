@@ -4,6 +4,7 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
+from keras_hw2.checks import Integer, Number
 from keras_hw2.p2g.attention import BahdanauAttention
 from keras_hw2.p2g.vocab import Vocabulary
 
@@ -197,11 +198,9 @@ class Decoder(keras.layers.Layer):
 
 def _validate_sizes(vocabulary_size, units, dropout):
     """The constructor checks `Encoder` and `Decoder` share; raises ValueError naming the argument."""
-    for name, value in (("vocabulary_size", vocabulary_size), ("units", units)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
-    if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a number in [0, 1). Received: dropout={dropout!r}")
+    Integer(minimum=1).check("vocabulary_size", vocabulary_size)
+    Integer(minimum=1).check("units", units)
+    Number(0, 1, high_open=True).check("dropout", dropout)
 
 
 @keras.saving.register_keras_serializable(package="keras_hw2")

@@ -1,36 +1,36 @@
 """Spelling phoneme strings for the CLI (``python -m keras_hw2.p2g predict``), with an optional attention heatmap."""
 from keras_hw2.errors import InputError
-from keras_hw2.p2g import evaluate
 from keras_hw2.p2g.decoding import MAX_LENGTH
-from keras_hw2.p2g.serving import Speller
+from keras_hw2.p2g.evaluate import check_alphabet
+from keras_hw2.p2g.speller import Speller
 from keras_hw2.plots import plt
-from keras_hw2.progress import Progress
 
 
 def predict(speller: Speller, phonemes: list, top_p=None, k=3, beam=None, seed=0, attention_png=None,
             verbose=0) -> list:
     """Lines ``phonemes<TAB>greedy spelling<TAB>log-prob`` (+ beam, samples), one per input.
 
-    Unknown phoneme symbols are decoded as UNK and named in the line; a
-    spelling that reached `MAX_LENGTH` characters without EOS is marked truncated.
-    `verbose` (`keras_hw2.progress.Progress`) shows a progress bar over the
-    decoding passes above 100 words or with beam search.
+    Each word is checked first by the rule `keras_hw2.p2g.evaluate.check_alphabet`
+    applies to evaluation data: more than 5% of its symbols unknown to the
+    checkpoint (another alphabet) is an `InputError` naming the word and its
+    unknown symbols; fewer are decoded as UNK and named in the line. A spelling
+    that reached `MAX_LENGTH` characters without EOS is marked truncated.
+    `verbose`: the progress bar of `Speller.decode`, counting words.
     """
-    passes = 1 + (beam is not None) + (top_p is not None)
-    shown = len(phonemes) > evaluate.PROGRESS_MIN_WORDS or beam is not None
-    progress = Progress(passes * len(phonemes), "word", verbose) if shown else None
-    greedy = evaluate.greedy(speller, phonemes, progress=progress)
-    spellings = greedy["spellings"]
-    known = set(speller.model.source_vocabulary.tokens)
+    tokens = speller.model.source_vocabulary.tokens
+    for word in phonemes:
+        check_alphabet([word], tokens, repr(word))
+    decoded = speller.decode(phonemes, top_p=top_p, num_samples=k, num_beams=beam, seed=seed, verbose=verbose)
+    spellings = decoded["spellings"]
+    known = set(tokens)
     extra = {}
     if beam is not None:
-        extra["beam"] = evaluate.beam_search(speller, phonemes, beam, progress=progress)["spellings"]
+        extra["beam"] = decoded["beam"]
     if top_p is not None:
-        drawn = evaluate.sample(speller, phonemes, top_p, k, seed, progress=progress)["spellings"]
-        extra[f"top-p {top_p} samples"] = [", ".join(row) for row in drawn]
+        extra[f"top-p {top_p} samples"] = [", ".join(row) for row in decoded["samples"]]
     lines = []
     for i, (source, spelling) in enumerate(zip(phonemes, spellings)):
-        line = f"{source}\t{spelling}\t{greedy['log_probs'][i]:.3f}"
+        line = f"{source}\t{spelling}\t{decoded['log_probs'][i]:.3f}"
         line += "".join(f"\t{name}: {values[i]}" for name, values in extra.items())
         unknown = sorted(set(source.split()) - known)
         if unknown:

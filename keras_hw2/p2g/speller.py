@@ -1,13 +1,13 @@
 """Phoneme strings in, spellings out: the one decoding graph of the CLI, training metrics and the SavedModel.
 
-Every step is a TensorFlow op, so the export runs exactly what the CLI runs:
+The module loads a trained speller (`load_checkpoint`), decodes with it
+(`Speller`) and exports it for TF Serving (`export_speller`). Every step of
+decoding is a TensorFlow op, so the export runs exactly what the CLI runs:
 
-1. NFC-normalise the UTF-8 input (``tensorflow_text.normalize_utf8``), so a
-   decomposed ``é`` (``e`` + U+0301) is the symbol the vocabulary holds;
-2. split it into phoneme symbols at Unicode whitespace
-   (``tensorflow_text.WhitespaceTokenizer``);
-3. look the symbols up (`Vocabulary.table`; unknown symbols -> UNK) and pad
-   them to ids ``(batch_size, S)``, S >= 1 (an empty string is one PAD);
+1.-3. tokenise (`keras_hw2.p2g.data.encode_phonemes`, the one tokeniser of
+   training data and inputs): NFC-normalise the UTF-8 input, split it into
+   phoneme symbols at Unicode whitespace, look the symbols up (unknown
+   symbols -> UNK) and pad them to ids ``(batch_size, S)``, S >= 1;
 4. decode with a sampler (`Seq2Seq.generate`; spellings stop at `MAX_LENGTH`);
    with ``jit_compile=True``, greedy decoding is one XLA computation, the
    source ids padded (masked) to a multiple of `SOURCE_BUCKET` columns so it
@@ -18,17 +18,39 @@ The decoding arguments are checked in the graph (`tf.debugging.Assert`), so a
 served model answers a bad value with ``InvalidArgument`` naming it instead of
 decoding: ``1 <= num_beams <= 64``, ``0 < p <= 1``, ``1 <= num_samples <= 100``,
 ``length_penalty`` finite and >= 0.
+
+The export (`export_speller`) saves the `Speller`'s own functions, three
+signatures with fixed input signatures:
+
+- ``serving_default`` (greedy): ``phonemes`` string ``(batch_size,)`` ->
+  ``spellings`` string ``(batch_size,)``, ``log_probs`` float32 ``(batch_size,)``;
+- ``nucleus``: ``phonemes``, ``p`` float32, ``num_samples`` int32, ``seed``
+  int64 -> ``spellings``, ``log_probs`` ``(batch_size, num_samples)``;
+- ``beam_search``: ``phonemes``, ``num_beams`` int32, ``length_penalty``
+  float32 -> ``spellings``, ``log_probs`` ``(batch_size,)``.
+
+The graph uses two tensorflow-text ops (``NormalizeUTF8`` and the whitespace
+tokenizer), which stock ``tensorflow_model_server`` links; a Python process
+loading the export must ``import tensorflow_text`` first.
 """
+from pathlib import Path
+
+import numpy as np
 import tensorflow as tf
 import tensorflow_text
 
+from keras_hw2 import checkpoints
+from keras_hw2.export import export_endpoints
 from keras_hw2.p2g import decoding
+from keras_hw2.p2g.data import encode_phonemes, split_characters
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.vocab import SOS, UNK
+from keras_hw2.progress import Progress
 
 MAX_BEAMS = 64  # most hypotheses per word a beam search may keep
 SOURCE_BUCKET = 8  # with jit_compile, source lengths are padded to a multiple of this (one XLA program per bucket)
 MAX_SAMPLES = 100  # most nucleus samples per word
+PROGRESS_MIN_WORDS = 100  # `Speller.decode` of more words than this shows a progress bar (beam search always does)
 
 PHONEMES = tf.TensorSpec([None], tf.string, name="phonemes")
 P = tf.TensorSpec([], tf.float32, name="p")
@@ -45,7 +67,8 @@ class Speller:
     signatures (the SavedModel's ``serving_default``, ``nucleus`` and
     ``beam_search``); they take tensors or Python values. Keep a reference to
     the `Speller` while calling them (a `tf.function` method holds its
-    instance weakly).
+    instance weakly). `decode` and `spell` run them over a list of any length,
+    in batches, with a progress bar.
 
     Args:
         model: a trained `Seq2Seq` (its vocabularies come with it).
@@ -68,22 +91,21 @@ class Speller:
     [[4, 5, 6], [6, 3, 0], [0, 0, 0]]
     >>> speller.greedy(["k æ t"])["spellings"].shape
     TensorShape([1])
+    >>> sorted(speller.decode(["k æ t", "t"], top_p=0.9, num_samples=2, num_beams=2))
+    ['beam', 'beam_log_probs', 'log_probs', 'sample_log_probs', 'samples', 'spellings']
     """
 
     def __init__(self, model: Seq2Seq, jit_compile: bool = False):
         self.model = model
         self.source_table = model.source_vocabulary.table
         self.target_tokens = tf.constant(model.target_vocabulary.tokens)
-        self.tokenizer = tensorflow_text.WhitespaceTokenizer()
         self.jit_compile = jit_compile
         self._greedy_ids = tf.function(self._generate_greedy, jit_compile=True) if jit_compile \
             else self._generate_greedy
 
     def encode(self, phonemes):
         """``(batch_size,)`` UTF-8 phoneme strings -> ``(batch_size, S)`` int32 ids, S >= 1 (steps 1-3)."""
-        symbols = self.tokenizer.tokenize(tensorflow_text.normalize_utf8(phonemes, "NFC"))
-        ids = symbols.with_flat_values(self.source_table.lookup(symbols.flat_values)).to_tensor()
-        return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])
+        return encode_phonemes(phonemes, self.model.source_vocabulary)
 
     def detokenize(self, tokens):
         """``(..., L)`` token ids -> ``(...)`` strings of their characters (special tokens dropped)."""
@@ -141,13 +163,91 @@ class Speller:
     def attention(self, phonemes, spellings):
         """Attention weights ``(batch_size, T, S)`` of the decoder producing `spellings` (teacher-forced)."""
         source_ids = self.encode(tf.constant(phonemes))
-        characters = tf.strings.unicode_split(tensorflow_text.normalize_utf8(tf.constant(spellings), "NFC"), "UTF-8")
+        characters = split_characters(tensorflow_text.normalize_utf8(tf.constant(spellings), "NFC"))
         target = self.model.target_vocabulary.lookup(characters)
         decoder_inputs = tf.concat([tf.fill([tf.shape(source_ids)[0], 1], SOS), target], axis=1).to_tensor()
         _, scores = self.model((source_ids, decoder_inputs), training=False, return_attention_scores=True)
         return scores
 
+    def decode(self, phonemes, top_p=None, num_samples=3, num_beams=None, seed=0, batch_size=1000,
+               verbose=0) -> dict:
+        """Decode ``N`` phoneme strings in batches: greedy, plus nucleus samples and beam search on request.
+
+        Every batch is decoded in each requested way before the next one, and
+        one progress bar (`keras_hw2.progress.Progress`, shown above
+        `PROGRESS_MIN_WORDS` words or with beam search) counts its words, each once.
+
+        Args:
+            phonemes: phoneme strings in the checkpoint's alphabet, symbols separated by spaces.
+            top_p: with a value, also draw `num_samples` nucleus samples per word with this p.
+            num_samples: samples per word with `top_p`.
+            num_beams: with a value, also decode with beam search of this size (length penalty 1).
+            seed: the batch starting at word ``i`` draws its samples with seed ``seed + i``.
+            batch_size: words per decoding call.
+            verbose: ``"auto"``, 0, 1 or 2 (`keras_hw2.progress.Progress`).
+
+        Returns:
+            ``{"spellings": N strings, "log_probs": (N,) float32}`` (greedy), plus
+            ``"samples"`` (N lists of `num_samples` strings) and ``"sample_log_probs"``
+            ``(N, num_samples)`` with `top_p`, ``"beam"`` (N strings) and
+            ``"beam_log_probs"`` ``(N,)`` with `num_beams`.
+        """
+        phonemes = list(phonemes)
+        decoders = [("spellings", "log_probs", lambda batch, start: self.greedy(batch))]
+        if top_p is not None:
+            decoders.append(("samples", "sample_log_probs",
+                             lambda batch, start: self.sample(batch, top_p, num_samples, seed + start)))
+        if num_beams is not None:
+            decoders.append(("beam", "beam_log_probs", lambda batch, start: self.beam_search(batch, num_beams)))
+        shown = len(phonemes) > PROGRESS_MIN_WORDS or num_beams is not None
+        progress = Progress(len(phonemes), "word", verbose) if shown else None
+        parts = {key: [] for names in decoders for key in names[:2]}
+        for start in range(0, len(phonemes), batch_size):
+            batch = phonemes[start:start + batch_size]
+            for spellings, log_probs, decode in decoders:
+                out = decode(tf.constant(batch, tf.string), start)
+                parts[spellings].append(out["spellings"].numpy())
+                parts[log_probs].append(out["log_probs"].numpy())
+            if progress is not None:
+                progress.add(len(batch))
+        result = {key: np.concatenate(chunks) if chunks else np.zeros(0, "float32") for key, chunks in parts.items()}
+        for spellings, _, _ in decoders:
+            result[spellings] = _strings(result[spellings])
+        return result
+
+    def spell(self, phonemes, batch_size: int = 1000, verbose=0) -> list:
+        """The greedy spellings of a list of phoneme strings (`decode`): one string per input."""
+        return self.decode(phonemes, batch_size=batch_size, verbose=verbose)["spellings"]
+
+
+def _strings(array) -> list:
+    """A bytes array of any shape as nested lists of `str`."""
+    return np.vectorize(lambda s: s.decode("utf-8"), otypes=[object])(array).tolist() if array.size else []
+
 
 def _check(lower_ok, upper_ok, message: str, value):
     """An assert op: both conditions hold, else InvalidArgument ``message`` followed by `value`."""
     return tf.debugging.Assert(tf.logical_and(lower_ok, upper_ok), [message, value])
+
+
+# What a p2g checkpoint holds: a `Seq2Seq` (registered with Keras by importing `keras_hw2.p2g.models`).
+CHECK = checkpoints.ModelCheck(task="p2g", expected="a p2g Seq2Seq checkpoint", class_names=("Seq2Seq",))
+
+
+def load_checkpoint(run) -> Seq2Seq:
+    """The trained `Seq2Seq` (weights and vocabularies) of `run`, a run directory or its ``best.keras``.
+
+    Every p2g command loads its model here.
+
+    Raises:
+        InputError: a missing, truncated, foreign or unsafe file (`keras_hw2.checkpoints.load_model`).
+    """
+    return checkpoints.load_model(run, CHECK)
+
+
+def export_speller(model: Seq2Seq, model_name="p2g", root="saved_models", version=None) -> Path:
+    """Export the three signatures (module docstring) as ``root/model_name/version``; returns that directory."""
+    speller = Speller(model)
+    endpoints = {"serving_default": speller.greedy, "nucleus": speller.sample, "beam_search": speller.beam_search}
+    return export_endpoints(endpoints, model_name, root=root, version=version,
+                            track=[model, speller.source_table])

@@ -20,10 +20,9 @@ from keras_hw2.errors import InputError
 from keras_hw2.hparams import TRAINING_RULES
 from keras_hw2.p2g import cmudict_corpus, metrics
 from keras_hw2.p2g.data import build_vocabularies, make_dataset, read_tsv
-from keras_hw2.p2g.evaluate import spell
 from keras_hw2.p2g.models import Seq2Seq
-from keras_hw2.p2g.serving import CHECKPOINT_FILE, Speller
-from keras_hw2.runs import Run, read_json, write_json
+from keras_hw2.p2g.speller import Speller
+from keras_hw2.runs import CHECKPOINT_FILE, Run, read_json, write_json
 
 TASK = "p2g"  # runs/p2g/<name>/
 VOCABULARY_FILE = "vocabulary.json"
@@ -91,7 +90,7 @@ class SpellingMetrics(keras.callbacks.Callback):
         self.speller = speller
 
     def on_epoch_end(self, epoch, logs=None):
-        predictions = spell(self.speller, self.phonemes)
+        predictions = self.speller.spell(self.phonemes)
         logs["val_cer"] = metrics.character_error_rate(predictions, self.references)
         logs["val_wer"] = metrics.word_error_rate(predictions, self.references)
 

@@ -13,7 +13,7 @@ returns a JSON-ready result (`keras_hw2.report.steps`):
 - Question 3: `p2g_train` (`keras_hw2.p2g.train.train_and_evaluate` into
   ``runs/p2g/report-<name>-<digest>``) and `p2g_evaluate` (greedy and beam
   search with `keras_hw2.p2g.evaluate.evaluate`, nucleus samples with
-  `keras_hw2.p2g.evaluate.sample` scored by `keras_hw2.p2g.metrics`, and an
+  `keras_hw2.p2g.speller.Speller.decode` scored by `keras_hw2.p2g.metrics`, and an
   attention heatmap with `keras_hw2.p2g.predict.write_attention_png`).
 """
 import contextlib
@@ -26,9 +26,9 @@ from keras_hw2.hopfield.check import run_checks
 from keras_hw2.hopfield.demo import RetrieveConfig, load_patterns, run_retrieval_demo
 from keras_hw2.p2g import metrics
 from keras_hw2.p2g import train as p2g_train_module
-from keras_hw2.p2g.evaluate import evaluate, sample, spell
+from keras_hw2.p2g.evaluate import evaluate
 from keras_hw2.p2g.predict import write_attention_png
-from keras_hw2.p2g.serving import Speller, load_checkpoint
+from keras_hw2.p2g.speller import Speller, load_checkpoint
 from keras_hw2.report.inputs import digest
 from keras_hw2.report.presets import NUM_BEAMS, NUM_SAMPLES, TOP_P
 from keras_hw2.runs import CONFIG_FILE, HISTORY_FILE, config_dict, open_run, read_json, write_json
@@ -136,7 +136,7 @@ def p2g_evaluate(run, checkpoint, pairs, seed: int, attention_words: int, verbos
     scores = evaluate(speller, pairs, beam=NUM_BEAMS, verbose=verbose)
     phonemes = [pair.phonemes for pair in pairs]
     references = [pair.spelling for pair in pairs]
-    drawn = sample(speller, phonemes, TOP_P, NUM_SAMPLES, seed=seed)["spellings"]
+    drawn = speller.decode(phonemes, top_p=TOP_P, num_samples=NUM_SAMPLES, seed=seed)["samples"]
     first = [samples[0] for samples in drawn]
     result = {
         "words": scores["words"],
@@ -147,7 +147,7 @@ def p2g_evaluate(run, checkpoint, pairs, seed: int, attention_words: int, verbos
         "beam": {"num_beams": NUM_BEAMS, "cer": scores["beam_cer"], "wer": scores["beam_wer"]},
     }
     shown = [pair for pair in pairs if 3 <= len(pair.phonemes.split()) <= 8][:attention_words] or pairs[:1]
-    greedy = spell(speller, [pair.phonemes for pair in shown])
+    greedy = speller.spell([pair.phonemes for pair in shown])
     result["examples"] = [{"phonemes": pair.phonemes, "reference": pair.spelling, "greedy": spelling}
                           for pair, spelling in zip(shown, greedy)]
     if speller.model.use_attention:

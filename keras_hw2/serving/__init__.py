@@ -9,9 +9,12 @@ Run it as ``python -m keras_hw2.serving {config,metadata,predict}`` (see
 - `client`: `RestClient` and `GrpcClient` (metadata and predict).
 
 The exports themselves are written by `keras_hw2.cnn.serving.export_model` and
-`keras_hw2.p2g.serving.export_speller` through `keras_hw2.export`.
+`keras_hw2.p2g.speller.export_speller` through `keras_hw2.export`.
 """
-from keras_hw2.serving.client import GrpcClient, RestClient, ServingError
-from keras_hw2.serving.config import write_config
+from keras_hw2.lazy import lazy_exports
 
-__all__ = ["GrpcClient", "RestClient", "ServingError", "write_config"]
+# imported on first use, so that ``python -m keras_hw2.serving --help`` imports no TensorFlow
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "client": ("GrpcClient", "RestClient", "ServingError"),
+    "config": ("write_config",),
+})

@@ -26,37 +26,15 @@ import json
 import math
 import sys
 
-from keras_hw2.cli import run_main
-from keras_hw2.export import check_model_name
-from keras_hw2.serving import config, inputs, signatures
-from keras_hw2.serving.client import DEFAULT_PORTS, GrpcClient, RestClient, ServingError
+from keras_hw2 import cli
 
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
+DEFAULT_SIGNATURE = "serving_default"  # `keras_hw2.serving.signatures.DEFAULT_SIGNATURE`, without importing TensorFlow
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m keras_hw2.serving", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The command-line grammar; building it imports no TensorFlow."""
+    parser = cli.ArgumentParser(prog="python -m keras_hw2.serving", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
     write = commands.add_parser("config", help="write models.config for every exported model")
@@ -70,19 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
                        ("predict", "send images or strings to a served model and print its outputs")]:
         command = commands.add_parser(name, help=text)
         command.add_argument("--name", required=True, help="served model name, e.g. cnn_baseline or p2g")
-        command.add_argument("--version", type=positive_int, default=None,
+        command.add_argument("--version", type=cli.integer("--version", minimum=1), default=None,
                              help="model version (default: the one the server serves)")
         command.add_argument("--protocol", choices=("rest", "grpc"), default="rest",
                              help="REST (port 8501) or gRPC (port 8500, needs the serving extra)")
         command.add_argument("--host", default="localhost")
-        command.add_argument("--port", type=positive_int, default=None, help="default 8501 (REST) or 8500 (gRPC)")
-        command.add_argument("--timeout", type=positive_float, default=30.0, help="seconds to wait for the server")
+        command.add_argument("--port", type=cli.integer("--port", minimum=1, maximum=65535), default=None,
+                             help="default 8501 (REST) or 8500 (gRPC)")
+        command.add_argument("--timeout", type=cli.number("--timeout", 0, low_open=True), default=30.0,
+                             help="seconds to wait for the server")
         command.add_argument("--export-dir", default=None,
                              help="read the signatures from this local export (a version directory) "
                                   "instead of asking the server")
 
     predict = commands.choices["predict"]
-    predict.add_argument("--signature", default=signatures.DEFAULT_SIGNATURE,
+    predict.add_argument("--signature", default=DEFAULT_SIGNATURE,
                          help="signature name (default serving_default)")
     predict.add_argument("--input-name", default=None,
                          help="the input --images/--strings fill (default: the only non-scalar one)")
@@ -100,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def make_client(args):
     """The REST or gRPC client the arguments ask for."""
+    from keras_hw2.serving.client import DEFAULT_PORTS, GrpcClient, RestClient
+
     port = args.port or DEFAULT_PORTS[args.protocol]
     if args.protocol == "grpc":
         return GrpcClient(args.host, port, args.timeout)
@@ -109,6 +91,8 @@ def make_client(args):
 
 def model_signatures(args, client) -> tuple:
     """``({name: SignatureDef}, where they came from)``: the server's metadata, or ``--export-dir``."""
+    from keras_hw2.serving import signatures
+
     if args.export_dir:
         return signatures.read_export(args.export_dir), args.export_dir
     source = f"{args.name}" + (f" version {args.version}" if args.version else "") + f" at {client.address}"
@@ -117,6 +101,8 @@ def model_signatures(args, client) -> tuple:
 
 def show_metadata(args, client) -> int:
     """``metadata``: one line per signature, ``name: inputs -> outputs``."""
+    from keras_hw2.serving import signatures
+
     found, source = model_signatures(args, client)
     print(f"{source}:")
     for name in signatures.served_names(found):
@@ -126,6 +112,8 @@ def show_metadata(args, client) -> int:
 
 def predict(args, client) -> int:
     """``predict``: build and check the inputs, then print the request (``--dry-run``) or the outputs."""
+    from keras_hw2.serving import inputs, signatures
+
     found, source = model_signatures(args, client)
     signature = signatures.choose(found, args.signature, source)
     specs = signatures.tensor_specs(signature.inputs)
@@ -165,6 +153,11 @@ def _printable(value):
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    cli.start_tensorflow()
+    from keras_hw2.export import check_model_name
+    from keras_hw2.serving import config
+    from keras_hw2.serving.client import ServingError
+
     if args.command == "config":
         output = config.write_config(args.models_dir, args.output, args.base_path, args.all_versions)
         print(output.read_text(), end="")
@@ -180,4 +173,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    cli.entry_point(main)
