@@ -26,7 +26,7 @@ QUANTIZATIONS = ("int8",)  # --quantize: the CNN's LiteRT export only
 MODEL_FILES = {"litert": "model.tflite", "onnx": "model.onnx"}
 METADATA_FILE = "metadata.json"
 ONNX_OPSET = 17
-_TF_OP = re.compile(r"'(tf\.[\w>]+)' op")
+_FAILED_OP = re.compile(r"'(tf\.[\w>]+)' op|No Op registered for (\w+)")
 
 
 def check_format(fmt: str, quantize=None, quantizable=("litert",)) -> None:
@@ -59,8 +59,9 @@ def convert(model, fmt: str, path, input_signature, representative_dataset=None)
             weights and activations; the inputs and outputs keep their dtypes).
 
     Raises:
-        InputError: the conversion failed; the line names the TensorFlow op
-            (or the converter's first message) that did not convert.
+        InputError: the conversion failed, or (ONNX) its file fails
+            `onnx.checker` (tf2onnx leaves an op it cannot map in place); the
+            line names the op (or the converter's first message).
     """
     import tensorflow as tf
 
@@ -77,6 +78,9 @@ def convert(model, fmt: str, path, input_signature, representative_dataset=None)
         with warnings.catch_warnings():  # Keras' tf2onnx shim probes np.object: a FutureWarning, nothing wrong
             warnings.simplefilter("ignore", FutureWarning)
             model.export(str(path), format=fmt, input_signature=input_signature, verbose=False, **options)
+        if fmt == "onnx":  # tf2onnx passes an op it cannot map through unchanged: a file no runtime loads
+            import onnx
+            onnx.checker.check_model(str(path), full_check=True)
     except Exception as e:  # the converters raise many types; all mean "this graph does not convert"
         raise InputError(f"{model.name} does not convert to {fmt}: {conversion_failure(e)}") from None
     return Path(path)
@@ -87,13 +91,15 @@ def conversion_failure(error: Exception) -> str:
 
     Example:
     >>> conversion_failure(RuntimeError("<unknown>:0: error: 'tf.TensorListReserve' op requires element_shape"))
-    'op tf.TensorListReserve has no builtin kernel (RuntimeError)'
+    'op tf.TensorListReserve did not convert (RuntimeError)'
+    >>> conversion_failure(ValueError("No Op registered for Lgamma with domain_version of 17"))
+    'op Lgamma did not convert (ValueError)'
     >>> conversion_failure(ValueError("Unsupported ops: Counter({'Foo': 1})\\nmore"))
     "Unsupported ops: Counter({'Foo': 1}) (ValueError)"
     """
-    ops = list(dict.fromkeys(_TF_OP.findall(str(error))))
+    ops = list(dict.fromkeys(tf_op or onnx_op for tf_op, onnx_op in _FAILED_OP.findall(str(error))))
     if ops:
-        return f"op {', '.join(ops)} has no builtin kernel ({type(error).__name__})"
+        return f"op {', '.join(ops)} did not convert ({type(error).__name__})"
     return f"{(str(error).strip().splitlines() or [''])[0]} ({type(error).__name__})"
 
 

@@ -49,6 +49,7 @@ class GreedyDecoder(keras.Model):
     def __init__(self, seq2seq: Seq2Seq, **kwargs):
         super().__init__(**kwargs)
         self.seq2seq = seq2seq
+        self.built = True  # no weights of its own: the trained Seq2Seq's
 
     def call(self, source_ids, training=False):
         tokens, log_probs = self.seq2seq.generate(source_ids, decoding.GreedySampler())
@@ -79,5 +80,7 @@ def export_p2g(model: Seq2Seq, fmt: str, model_name: str, root="saved_models", v
                 "source_tokens": model.source_vocabulary.tokens, "target_tokens": model.target_vocabulary.tokens,
                 "host": "keras_hw2.deploy.host_loop.HostSpeller", "keras": keras.__version__,
                 "tensorflow": tf.__version__}
-    return formats.export_file(lambda path: formats.convert(decoder, fmt, path, input_signature(fmt)), fmt,
-                               model_name, root=root, version=version, metadata=metadata)
+
+    def write(path):
+        formats.convert(decoder, fmt, path, input_signature(fmt))
+    return formats.export_file(write, fmt, model_name, root=root, version=version, metadata=metadata)
