@@ -45,7 +45,7 @@ def check_format(fmt: str, quantize=None, quantizable=("litert",)) -> None:
                          f"with --format={fmt}")
 
 
-def convert(model, fmt: str, path, input_signature, representative_dataset=None) -> Path:
+def convert(model, fmt: str, path, input_signature, representative_dataset=None) -> None:
     """Write `model` (its ``call``) to `path` as LiteRT or ONNX with Keras' ``model.export``.
 
     Args:
@@ -82,8 +82,7 @@ def convert(model, fmt: str, path, input_signature, representative_dataset=None)
             import onnx
             onnx.checker.check_model(str(path), full_check=True)
     except Exception as e:  # the converters raise many types; all mean "this graph does not convert"
-        raise InputError(f"{model.name} does not convert to {fmt}: {conversion_failure(e)}") from None
-    return Path(path)
+        raise InputError(f"{model.name}: the {fmt} conversion failed: {conversion_failure(e)}") from None
 
 
 def conversion_failure(error: Exception) -> str:

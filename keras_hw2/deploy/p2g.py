@@ -80,7 +80,5 @@ def export_p2g(model: Seq2Seq, fmt: str, model_name: str, root="saved_models", v
                 "source_tokens": model.source_vocabulary.tokens, "target_tokens": model.target_vocabulary.tokens,
                 "host": "keras_hw2.deploy.host_loop.HostSpeller", "keras": keras.__version__,
                 "tensorflow": tf.__version__}
-
-    def write(path):
-        formats.convert(decoder, fmt, path, input_signature(fmt))
-    return formats.export_file(write, fmt, model_name, root=root, version=version, metadata=metadata)
+    return formats.export_file(lambda path: formats.convert(decoder, fmt, path, input_signature(fmt)), fmt,
+                               model_name, root=root, version=version, metadata=metadata)
