@@ -193,3 +193,20 @@ def test_p2g_exports_carry_what_the_host_needs(p2g):
     assert litert["source_tokens"] == p2g["model"].source_vocabulary.tokens
     assert onnx["target_tokens"] == p2g["model"].target_vocabulary.tokens
     assert p2g["litert"].parent.name == "p2g_litert" and p2g["onnx"].parent.name == "p2g_onnx"
+
+
+def test_benchmark_rows_time_each_runtime_at_batch_1_and_64(cnn):
+    from keras_hw2 import checkpoints
+    from keras_hw2.benchmarks.deploy import BATCHES, RUNTIMES, runtime_rows
+
+    files = {"litert": cnn["litert"] / "model.tflite", "litert_int8": cnn["int8"] / "model.tflite",
+             "onnx": cnn["onnx"] / "model.onnx"}
+    rows = runtime_rows(checkpoints.load_model(cnn["run"], task="cnn"), files, cnn["images"], {1: 3, 64: 2})
+    assert [row.name for row in rows] == [f"deploy_cnn_{r}_batch{b}" for r in RUNTIMES for b in BATCHES]
+    assert [len(row.values) for row in rows] == [3, 2] * len(RUNTIMES)
+    for row in rows:
+        batch = row.details["batch_size"]
+        assert row.unit == "images/s" and all(v > 0 for v in row.values)
+        assert sorted(row.values) == sorted(batch / s for s in row.details["wall_seconds"])
+        assert f"batch {batch} (p50 {row.details['p50_ms']:.2f} ms)" in row.description
+    assert rows[-1].details["file_bytes"] == files["onnx"].stat().st_size
