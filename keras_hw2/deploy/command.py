@@ -6,7 +6,9 @@ SavedModel to `export`, which checks the flags before loading anything, so a
 bad flag writes nothing. A LiteRT or ONNX export's default ``--name`` is the
 SavedModel's with the format appended (``cnn_batchnorm_litert``,
 ``cnn_batchnorm_litert_int8``, ``p2g_onnx``): a TF Serving model base then
-never finds a version without a SavedModel under a served name.
+never finds a version without a SavedModel under a served name. (The speller's
+parser gives ``--name`` the default ``p2g``, so ``--name p2g`` also means the
+default here.)
 """
 import argparse
 
