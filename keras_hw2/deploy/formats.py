@@ -118,6 +118,9 @@ def export_file(write_model, fmt: str, model_name: str, root="saved_models", ver
         The directory of the new version.
     """
     from keras_hw2.export import export_saved_model
+    if fmt not in MODEL_FILES:
+        raise ValueError(f"fmt must be one of {tuple(MODEL_FILES)} (a SavedModel has its own export). "
+                         f"Received: fmt={fmt!r}")
     model_file = MODEL_FILES[fmt]
 
     def write(directory):
