@@ -168,7 +168,8 @@ def p2g(tmp_path_factory):
     words = [" ".join(rng.choice(symbols, rng.integers(1, 12))) for _ in range(WORDS - 4)]
     words += ["", "ZZ K", "K  AE\tT", "K AE T " * 12]  # empty, unknown symbol, odd whitespace, longer than any word
     from keras_hw2.p2g.speller import Speller
-    expected = [s.decode() for s in Speller(model).greedy(words)["spellings"].numpy()]
+    speller = Speller(model)  # kept: its tf.function holds it weakly
+    expected = [s.decode() for s in speller.greedy(words)["spellings"].numpy()]
     return {**versions, "model": model, "words": words, "expected": expected}
 
 
