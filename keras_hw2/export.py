@@ -54,7 +54,8 @@ def existing_versions(model_dir) -> list:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def export_saved_model(write, model_name: str, root="saved_models", version=None) -> Path:
+def export_saved_model(write, model_name: str, root="saved_models", version=None,
+                       expect: str = "saved_model.pb") -> Path:
     """Export a SavedModel as `root/model_name/version`, atomically and under a lock.
 
     Args:
@@ -63,6 +64,8 @@ def export_saved_model(write, model_name: str, root="saved_models", version=None
         model_name: the served model's name (letters, digits, `_`, `-`, `.`).
         root: the model base directory that TF Serving is pointed at.
         version: a positive integer; the next free version when None.
+        expect: the file `write` must have written for the version to count as
+            complete (another format's file: `keras_hw2.deploy.formats`).
 
     Returns:
         The directory of the new version.
@@ -90,8 +93,8 @@ def export_saved_model(write, model_name: str, root="saved_models", version=None
         try:
             with _signals_interrupt(f"export to {target} stopped; nothing was written"):
                 write(str(tmp))
-            if not (tmp / "saved_model.pb").exists():
-                raise RuntimeError(f"the export function wrote no saved_model.pb into {tmp}")
+            if not (tmp / expect).exists():
+                raise RuntimeError(f"the export function wrote no {expect} into {tmp}")
             os.rename(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from keras_hw2 import cli
 from keras_hw2.checks import Integer
+from keras_hw2.deploy import command as deploy_command
 
 SPLITS = ("train", "val", "test")
 VERBS = {
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", type=cli.integer("--version", minimum=1), help="version (default: next free)")
     export.add_argument("--models-dir", default="saved_models", help="model base directory (default saved_models/)")
     cli.add_hidden_alias(export, "--root", dest="models_dir")
+    deploy_command.add_arguments(export, "cnn")
     cli.add_quiet_argument(export)
 
     commands.add_parser("params", help=VERBS["params"])
@@ -180,6 +182,8 @@ def _export(args) -> int:
     from keras_hw2.cnn.predict import load_classifier
     from keras_hw2.cnn.serving import export_model
 
+    if deploy_command.wanted(args):  # --format litert|onnx, --quantize int8 (issue 28)
+        return deploy_command.export(args, "cnn")
     model = load_classifier(args.run)
     name = args.name or f"cnn_{(checkpoints.run_config(args.run) or {}).get('model', 'model')}"
     return cli.export_run(args, lambda: export_model(model, name, root=args.models_dir, version=args.version))

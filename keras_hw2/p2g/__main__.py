@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from keras_hw2 import cli
+from keras_hw2.deploy import command as deploy_command
 from keras_hw2.errors import InputError
 
 VERBS = {
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", type=cli.integer("--version", minimum=1), help="version (default: next free)")
     export.add_argument("--models-dir", default="saved_models", help="model base directory (default saved_models/)")
     cli.add_hidden_alias(export, "--root", dest="models_dir")
+    deploy_command.add_arguments(export, "p2g")
     cli.add_quiet_argument(export)
     return parser
 
@@ -174,6 +176,8 @@ def _export(args) -> int:
     """Write the run's speller as a SavedModel (`keras_hw2.p2g.speller.export_speller`)."""
     from keras_hw2.p2g.speller import export_speller, load_checkpoint
 
+    if deploy_command.wanted(args):  # --format litert|onnx (issue 28)
+        return deploy_command.export(args, "p2g")
     model = load_checkpoint(args.run)
     return cli.export_run(args, lambda: export_speller(model, args.name, root=args.models_dir, version=args.version))
 
