@@ -17,8 +17,8 @@ from keras_hw2 import cli
 from keras_hw2.report import __main__ as report_cli
 
 REPO = Path(__file__).resolve().parents[1]
-STEP_KEYS = ["hopfield-check", "hopfield-retrieval", "cnn-lr-search", "cnn-baseline", "cnn-batchnorm", "p2g-plain",
-             "p2g-plain-eval", "p2g-attention", "p2g-attention-eval"]
+STEP_KEYS = ["hopfield-check", "hopfield-retrieval", "hopfield-capacity", "cnn-lr-search", "cnn-baseline",
+             "cnn-batchnorm", "p2g-plain", "p2g-plain-eval", "p2g-attention", "p2g-attention-eval"]
 
 
 def _report(*argv, cwd):
@@ -92,8 +92,8 @@ def test_the_first_call_runs_every_step_and_prints_a_line_per_step(quick):
     root, first, _, report = quick
     lines = first.stdout.splitlines()
     assert lines[0].startswith("devices: CPU:0")  # as every task command prints it
-    assert [re.match(r"\[(\d)/9\] ", line).group(1) for line in lines[1:-1]] == [str(i) for i in range(1, 10)]
-    assert re.search(r"^\[3/9\] Q2 learning-rate search .*: finished in [\d.]+ s, 6 epochs trained; 6 steps left$",
+    assert [re.match(r"\[(\d+)/10\] ", line).group(1) for line in lines[1:-1]] == [str(i) for i in range(1, 11)]
+    assert re.search(r"^\[4/10\] Q2 learning-rate search .*: finished in [\d.]+ s, 6 epochs trained; 6 steps left$",
                      first.stdout, flags=re.MULTILINE)
     assert lines[-1] == "report: reports/q/report.md"
     assert first.stderr == ""  # no TensorFlow start-up lines, no warnings
@@ -187,7 +187,8 @@ def test_every_linked_figure_exists(quick):
     markdown = (root / "reports/q/report.md").read_text(encoding="utf-8")
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
     assert sorted(linked) == sorted(f"figures/{name}.png" for name in (
-        "hopfield_energy", "hopfield_accuracy", "cnn_lr_loss", "cnn_lr_val_accuracy", "cnn_loss", "cnn_val_accuracy",
+        "hopfield_energy", "hopfield_accuracy", "hopfield_capacity", "hopfield_capacity_largest", "cnn_lr_loss",
+        "cnn_lr_val_accuracy", "cnn_loss", "cnn_val_accuracy",
         "cnn_confusion_baseline", "cnn_confusion_batchnorm", "p2g_val_cer", "p2g_attention"))
     for file in linked:
         assert (root / "reports/q" / file).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", file
@@ -219,7 +220,7 @@ def test_a_second_call_reuses_every_step(quick):
     root, _, (status, out, err), first_json = quick
     assert (status, out, err) == (0, "report: reports/q/report.md\n", "")  # --quiet
     report = json.loads((root / "reports/q/report.json").read_text())
-    assert len(report["steps"]) == 9
+    assert len(report["steps"]) == 10
     assert all(step["reused"] and step["trained_epochs"] == 0 for step in report["steps"])
     assert report["sections"][:3] == first_json["sections"][:3]  # the same tables and figures
 
@@ -258,11 +259,11 @@ def test_a_failed_step_marks_its_section_and_leaves_the_others(quick, monkeypatc
     captured = capsys.readouterr()
     assert status == 1 and captured.out == "report: reports/failed/report.md (some steps failed)\n"
     assert captured.err.splitlines() == [
-        "[3/9] Q2 learning-rate search (3 trials x 2 epochs): FAILED after " +
+        "[4/10] Q2 learning-rate search (3 trials x 2 epochs): FAILED after " +
         re.search(r"after ([\d.]+) s", captured.err).group(1) + " s: RuntimeError: the tuner broke; 6 steps left",
-        "[4/9] Q2 baseline CNN: FAILED, not run: it needs 'Q2 learning-rate search (3 trials x 2 epochs)', which "
+        "[5/10] Q2 baseline CNN: FAILED, not run: it needs 'Q2 learning-rate search (3 trials x 2 epochs)', which "
         "failed; 5 steps left",
-        "[5/9] Q2 BatchNorm CNN: FAILED, not run: it needs 'Q2 learning-rate search (3 trials x 2 epochs)', which "
+        "[6/10] Q2 BatchNorm CNN: FAILED, not run: it needs 'Q2 learning-rate search (3 trials x 2 epochs)', which "
         "failed; 4 steps left"]
     report = json.loads((root / "reports/failed/report.json").read_text())
     assert report["status"] == "failed"
@@ -292,11 +293,11 @@ def test_ctrl_c_writes_the_report_so_far(quick, monkeypatch, capsys):
         restore()
     assert status == 130
     assert capsys.readouterr().err == (
-        "interrupted: in step 8 of 9, Q3 speller with attention (2 epochs, 16 units) at epoch 2 of runs/p2g/x; "
+        "interrupted: in step 9 of 10, Q3 speller with attention (2 epochs, 16 units) at epoch 2 of runs/p2g/x; "
         "re-run the same command to resume (finished steps are reused); the report so far: "
         "reports/interrupted/report.md\n")
     report = json.loads((root / "reports/interrupted/report.json").read_text())
-    assert report["status"] == "interrupted" and list(_steps(report)) == STEP_KEYS[:7]
+    assert report["status"] == "interrupted" and list(_steps(report)) == STEP_KEYS[:8]
     assert [section["status"] for section in report["sections"]] == ["finished", "finished", "incomplete", "finished"]
     assert report["sections"][2]["missing"] == ["Q3 speller with attention", "Q3 decoding with attention"]
     sections = _sections((root / "reports/interrupted/report.md").read_text(encoding="utf-8"))

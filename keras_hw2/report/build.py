@@ -5,7 +5,7 @@
 1. refuses an ``out`` folder holding a report made with other settings
    (unless ``overwrite``), then loads and checks the data
    (`keras_hw2.report.inputs`), before anything is written;
-2. locks ``out`` and runs the nine steps in order (`STEPS`,
+2. locks ``out`` and runs the ten steps in order (`STEPS`,
    `keras_hw2.report.steps.StepRunner`): each is reused when a run with the
    same configuration finished before, and training resumes from the last
    finished epoch (or trial) of an interrupted one;
@@ -19,6 +19,8 @@ from pathlib import Path
 
 from keras_hw2.cnn import train as cnn_train
 from keras_hw2.errors import InputError
+from keras_hw2.hopfield.capacity import CapacityConfig
+from keras_hw2.hopfield.check import write_check
 from keras_hw2.hopfield.demo import RetrieveConfig
 from keras_hw2.locks import DirectoryLock
 from keras_hw2.p2g import train as p2g_train
@@ -36,6 +38,7 @@ TUNER_DIR = "report/tuner"  # under --runs-dir: keras-tuner's state of the learn
 STEPS = [  # (key, what it does): the report's steps, in order
     ("hopfield-check", "Q1 Hopfield calculus and CCCP check"),
     ("hopfield-retrieval", "Q1 Hopfield retrieval"),
+    ("hopfield-capacity", "Q1 Hopfield capacity"),
     ("cnn-lr-search", "Q2 learning-rate search"),
     ("cnn-baseline", "Q2 baseline CNN"),
     ("cnn-batchnorm", "Q2 BatchNorm CNN"),
@@ -125,7 +128,7 @@ def build_report(settings: Settings, out, runs_dir="runs", overwrite: bool = Fal
 
 
 def _run_steps(runner: StepRunner, settings: Settings, preset, inputs, runs_dir, quiet: bool) -> None:
-    """The nine steps (`STEPS`), through the tasks' library functions (`keras_hw2.report.questions`)."""
+    """The ten steps (`STEPS`), through the tasks' library functions (`keras_hw2.report.questions`)."""
     seed = settings.seed
     verbose = "auto" if preset.show_training and not quiet else 0
     titles = dict(STEPS)
@@ -133,11 +136,15 @@ def _run_steps(runner: StepRunner, settings: Settings, preset, inputs, runs_dir,
     instances = preset.hopfield_instances
     runner.run("hopfield-check", f"{titles['hopfield-check']} ({instances} instances)",
                {"seed": seed, "num_instances": instances},
-               lambda run: questions.hopfield_check(run, seed, instances))
+               lambda run: write_check(run, seed, instances))
     retrieve = RetrieveConfig(**preset.retrieval, seed=seed)
     runner.run("hopfield-retrieval", f"{titles['hopfield-retrieval']} ({retrieve.num_patterns} patterns, "
                f"{len(retrieve.betas)} betas)", asdict(retrieve),
                lambda run: questions.hopfield_retrieval(run, retrieve, verbose))
+    capacity = CapacityConfig(**preset.capacity, seed=seed)
+    runner.run("hopfield-capacity", f"{titles['hopfield-capacity']} (D in {list(capacity.dims)}, "
+               f"{len(capacity.patterns)} pattern counts, {len(capacity.associations)} maps)", asdict(capacity),
+               lambda run: questions.hopfield_capacity(run, capacity, verbose))
 
     search_config = {"model": "baseline", "data": inputs.data_cnn, "learning_rates": LEARNING_RATES,
                      "epochs": preset.lr_search_epochs, "batch_size": CNN_BATCH_SIZE, "seed": seed}

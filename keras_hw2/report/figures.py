@@ -47,6 +47,14 @@ def draw_figures(outcomes: dict, out) -> dict:
         add("q1", "Retrieval accuracy against beta", "hopfield_accuracy.png",
             _copy(retrieval, drawn.get("accuracy"), directory / "hopfield_accuracy.png"))
 
+    capacity = finished.get("hopfield-capacity")
+    if capacity:
+        drawn = capacity.result["report"]["files"]  # {"accuracy": "accuracy.png", "capacity": "capacity.png"}
+        add("q1", "Capacity: retrieval accuracy against the number of stored patterns", "hopfield_capacity.png",
+            _copy(capacity, drawn.get("accuracy"), directory / "hopfield_capacity.png"))
+        add("q1", "Capacity: the largest N retrieved against D", "hopfield_capacity_largest.png",
+            _copy(capacity, drawn.get("capacity"), directory / "hopfield_capacity_largest.png"))
+
     search = finished.get("cnn-lr-search")
     if search:
         histories = search.result["histories"]

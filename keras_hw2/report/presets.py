@@ -28,6 +28,7 @@ class Preset:
         name: ``"quick"`` or ``"full"``.
         hopfield_instances: random instances of the calculus check.
         retrieval: `keras_hw2.hopfield.demo.RetrieveConfig` arguments (seed aside); empty: its defaults.
+        capacity: `keras_hw2.hopfield.capacity.CapacityConfig` arguments (seed aside); empty: its defaults.
         cnn_images_per_class: ``{split: images per class}`` drawn from the CNN data; None: all of it.
         lr_search_epochs: epochs of each learning-rate trial.
         cnn_epochs: epochs of the baseline and the BatchNorm CNN.
@@ -41,6 +42,7 @@ class Preset:
     name: str
     hopfield_instances: int
     retrieval: dict = field(default_factory=dict)
+    capacity: dict = field(default_factory=dict)
     cnn_images_per_class: Optional[dict] = None
     lr_search_epochs: int = 40
     cnn_epochs: int = 40
@@ -57,6 +59,7 @@ QUICK = Preset(
     hopfield_instances=8,  # two per (N, D) shape
     retrieval={"num_patterns": 32, "pattern_size": 8, "num_queries": 16, "betas": (1.0, 8.0, 64.0, 512.0),
                "noise_levels": (1.0, 4.0), "mask_levels": (0.4, 0.8), "max_steps": 10},
+    capacity={"dims": (16, 32), "patterns": (2, 8, 32), "betas": (1.0,), "num_queries": 20, "max_steps": 3},
     cnn_images_per_class={"train": 4, "val": 2},  # 24 training and 12 validation images
     lr_search_epochs=2,  # as many as cnn_epochs: the best trial is the baseline's run, as in the full preset
     cnn_epochs=2,

@@ -3,8 +3,9 @@
 Each function takes the step's open run directory (`keras_hw2.runs.Run`) and
 returns a JSON-ready result (`keras_hw2.report.steps`):
 
-- Question 1: `hopfield_check` (`keras_hw2.hopfield.check.run_checks`) and
-  `hopfield_retrieval` (`keras_hw2.hopfield.demo.run_retrieval_demo`);
+- Question 1: `keras_hw2.hopfield.check.write_check`, `hopfield_retrieval`
+  (`keras_hw2.hopfield.demo.run_retrieval_demo`) and `hopfield_capacity`
+  (`keras_hw2.hopfield.capacity.write_capacity_run`);
 - Question 2: `cnn_lr_search` (`tuners.lr_grid.search_learning_rate`, keras-tuner;
   each trial a run ``runs/tuner/<project>/trial-<n>``) and `cnn_train`
   (`keras_hw2.cnn.train.train_and_evaluate` into ``runs/cnn/report-<model>-<digest>``,
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from keras_hw2.cnn import train as cnn_train_module
 from keras_hw2.cnn.models import MODELS, build_model, count_trainable_params
-from keras_hw2.hopfield.check import run_checks
+from keras_hw2.hopfield.capacity import CapacityConfig, write_capacity_run
 from keras_hw2.hopfield.demo import RetrieveConfig, load_patterns, run_retrieval_demo
 from keras_hw2.p2g import metrics
 from keras_hw2.p2g import train as p2g_train_module
@@ -31,19 +32,17 @@ from keras_hw2.p2g.predict import write_attention_png
 from keras_hw2.p2g.speller import Speller, load_checkpoint
 from keras_hw2.report.inputs import digest
 from keras_hw2.report.presets import NUM_BEAMS, NUM_SAMPLES, TOP_P
-from keras_hw2.runs import CONFIG_FILE, HISTORY_FILE, config_dict, open_run, read_json, write_json
+from keras_hw2.runs import CONFIG_FILE, HISTORY_FILE, config_dict, open_run, read_json
 from tuners.lr_grid import SweepConfig, search_learning_rate
 
-CHECK_FILE = "check.json"
 SEARCH_LOG = "search.log"  # keras-tuner's own output, when it is not shown
 ATTENTION_PNG = "attention.png"
 
 
-def hopfield_check(run, seed: int, num_instances: int) -> dict:
-    """The calculus and CCCP check; ``{"figures", "passed", "all_passed"}``, also in ``check.json``."""
-    report = run_checks(seed=seed, num_instances=num_instances)
-    write_json(run.file(CHECK_FILE), report)
-    return report
+def hopfield_capacity(run, config: CapacityConfig, verbose=0) -> dict:
+    """Retrieval accuracy of random +-1 patterns against their number, per D, beta and map, into the step's
+    directory (``capacity.json``, ``accuracy.png``, ``capacity.png``)."""
+    return {"report": write_capacity_run(config, run, verbose=verbose)}
 
 
 def hopfield_retrieval(run, config: RetrieveConfig, verbose=0) -> dict:

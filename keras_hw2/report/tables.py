@@ -9,9 +9,8 @@ with its error instead of the tables that need it.
 """
 from dataclasses import asdict, dataclass, field
 
-from keras_hw2.hopfield.check import BETAS, LOWER_LIMITS, SHAPES, UPPER_LIMITS
+from keras_hw2.hopfield.check import BETAS, CHECK_FILE, LOWER_LIMITS, SHAPES, UPPER_LIMITS
 from keras_hw2.report.published import PUBLISHED
-from keras_hw2.report.questions import CHECK_FILE
 from keras_hw2.report.steps import RESULT_FILE
 
 COLUMNS = ["figure", "ours", "homework", "our data", "homework data", "source"]
@@ -34,6 +33,10 @@ CHECKS = {
                              "0: the update is attention"),
     "attention_error_layer": ("Hopfield layer vs keras MultiHeadAttention", "0: the update is attention"),
     "large_beta_finite": ("energy, gradients, Hessian and retrieval finite at beta = 1e6", "finite"),
+    "sparsemax_max_energy_increase": ("largest increase of the sparsemax energy in a CCCP step",
+                                      "(beyond the homework) <= 0"),
+    "entmax15_max_energy_increase": ("largest increase of the 1.5-entmax energy in a CCCP step",
+                                     "(beyond the homework) <= 0"),
 }
 MODEL_NAMES = {"baseline": "baseline", "batchnorm": "BatchNorm"}
 P2G_MODELS = {"plain": "without attention", "attention": "with attention"}
@@ -86,7 +89,8 @@ def build_sections(outcomes: dict, data: dict, total_steps: list) -> list:
         total_steps: ``[(key, title)]`` of every step, run or not (for the steps table).
     """
     sections = [
-        Section("q1", "Question 1: modern Hopfield networks", ["hopfield-check", "hopfield-retrieval"]),
+        Section("q1", "Question 1: modern Hopfield networks",
+                ["hopfield-check", "hopfield-retrieval", "hopfield-capacity"]),
         Section("q2", "Question 2: CNN scene classifiers", ["cnn-lr-search", "cnn-baseline", "cnn-batchnorm"]),
         Section("q3", "Question 3: phoneme-to-grapheme seq2seq",
                 ["p2g-plain", "p2g-plain-eval", "p2g-attention", "p2g-attention-eval"]),
@@ -150,6 +154,26 @@ def _hopfield_tables(finished: dict) -> list:
                     f"(noise: noise norm / pattern norm; mask: fraction of pixels masked), at most "
                     f"{config['max_steps']} updates; from {_source(retrieval, 'report.json')}. The homework "
                     "publishes no retrieval figures."))
+    capacity = finished.get("hopfield-capacity")
+    if capacity:
+        report = capacity.result["report"]
+        config = report["config"]
+        largest = {}
+        for row in report["capacity"]:
+            shown = None if row["largest_n"] is None else (">=" if row["saturated"] else "") + str(row["largest_n"])
+            largest.setdefault((row["association"], row["beta"], row["mode"]), {})[row["dim"]] = shown
+        data = (f"{config['num_queries']} queries per (D, N), random +-1 patterns, {config['flip']:.0%} of the "
+                f"signs flipped")
+        rows = [[association, beta, mode, *[values.get(dim) for dim in config["dims"]], data]
+                for (association, beta, mode), values in largest.items()]
+        tables.append(Table(
+            f"Capacity: the largest N retrieved at >= {config['threshold']:.0%}",
+            ["association", "beta", "mode", *[f"D={dim}" for dim in config["dims"]], "our data"], rows,
+            caption=f"Beyond the homework: N stored patterns (grid {config['patterns'][0]} ... "
+                    f"{config['patterns'][-1]}) against the pattern dimension D, after one update and after "
+                    f"convergence (at most {config['max_steps']} updates); '>=': every N of the grid passed; "
+                    f"from {_source(capacity, 'capacity.json')}. Ramsauer et al. (2020) prove a capacity "
+                    "exponential in D for the softmax update."))
     return tables
 
 
