@@ -1,6 +1,6 @@
 """`python -m keras_hw2 demo`: the browser page of all three tasks (`keras_hw2.demo`), served on this machine.
 
-``--help`` imports neither TensorFlow nor Gradio.
+``--help``, and a ``--cnn`` or ``--p2g`` that names nothing, import neither TensorFlow nor Gradio.
 """
 import time
 
@@ -29,20 +29,24 @@ def build_parser() -> cli.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    cli.start_tensorflow()
-    from keras_hw2.demo.models import load_model
+    from keras_hw2.demo.models import load_models
 
-    cnn, p2g = load_model("cnn", args.cnn), load_model("p2g", args.p2g)
+    cnn, p2g = load_models(args.cnn, args.p2g)  # TensorFlow starts once both are found
     from keras_hw2.demo.app import build_app, start
 
     app = build_app(cnn, p2g)
     url = start(app, args.host, args.port)
     try:
         cli.say(args, f"demo: {url}  (Scenes: {cnn.source}; Spelling: {p2g.source}; Ctrl-C ends it)")
-        while True:
-            time.sleep(60)
+        wait()
     finally:
         app.close(verbose=False)
+
+
+def wait() -> None:
+    """Sleep until Ctrl-C (its `KeyboardInterrupt` ends the command with exit status 130, `keras_hw2.cli.run_main`)."""
+    while True:
+        time.sleep(60)
 
 
 if __name__ == "__main__":

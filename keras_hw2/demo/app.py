@@ -77,7 +77,7 @@ def _scenes_tab(cnn, workdir) -> None:
             top_k = gr.Slider(1, 6, value=3, step=1, label="top-k classes")
             button = gr.Button("Classify", variant="primary", elem_id="scene-classify")
         with gr.Column():
-            pixels = gr.Image(label="what the model receives (48 x 48, enlarged)", type="numpy", interactive=False,
+            pixels = gr.Image(label="what the model receives (48 x 48, enlarged)", type="numpy", interactive=False, format="png",
                               elem_id="scene-pixels")
             classes = gr.Label(label="top-k classes", elem_id="scene-classes")
             gr.Markdown(_about(cnn), elem_id="scene-model")

@@ -1,9 +1,8 @@
-"""The models the demo page shows: a preset name or a run directory, resolved in one place (`load_model`)."""
+"""The models the demo page shows: a preset name or a run directory, resolved in one place (`resolve`)."""
 from dataclasses import dataclass
 from pathlib import Path
 
 from keras_hw2.errors import InputError
-from keras_hw2.runs import RESULTS_FILE, read_json
 
 TASKS = ("cnn", "p2g")
 
@@ -22,15 +21,31 @@ class LoadedModel:
     figures: str
 
 
-def load_model(task: str, source=None) -> LoadedModel:
-    """Load the model of `task` ("cnn" or "p2g") that `source` names: a preset, a run directory or a ``.keras``.
+def load_models(cnn=None, p2g=None) -> tuple:
+    """``(LoadedModel of the CNN, LoadedModel of the speller)`` that `cnn` and `p2g` name (`load_model`).
 
-    Without `source`, the task's default preset. A preset's figures come from its model
-    card; a run's from its ``results.json`` (CNN: best validation accuracy; p2g:
-    validation CER and WER).
+    Both are found before either is loaded: a wrong ``--p2g`` fails at once, before TensorFlow starts.
+    """
+    found = [resolve("cnn", cnn), resolve("p2g", p2g)]
+    return tuple(_load(task, *where) for task, where in zip(TASKS, found))
+
+
+def load_model(task: str, source=None) -> LoadedModel:
+    """Load the model of `task` ("cnn" or "p2g") that `source` names (`resolve`)."""
+    return _load(task, *resolve(task, source))
+
+
+def resolve(task: str, source=None) -> tuple:
+    """Where the model of `task` ("cnn" or "p2g") that `source` names lies: a preset, a run directory or a ``.keras``.
+
+    Without `source`, the task's default preset. Imports no TensorFlow.
+
+    Returns:
+        ``(path to load, what the page calls it, its validation figures)``: a preset's
+        figures come from its model card; a run's are None until it is loaded (`_load`).
 
     Raises:
-        InputError: no such run, preset or checkpoint, or one of the other task
+        InputError: no such run, preset or checkpoint, or a preset of the other task
             (the message names ``--cnn`` / ``--p2g`` and the value received).
     """
     if task not in TASKS:
@@ -44,23 +59,33 @@ def load_model(task: str, source=None) -> LoadedModel:
         source = presets.default_preset(task)
     if presets is not None and presets.is_preset(source):
         path = presets.checked_file(source, task, flag=flag)
-        return LoadedModel(_load(task, path), f"preset {source}", presets.headline(presets.card(source)))
+        return path, f"preset {source}", presets.headline(presets.card(source))
     path = Path(source)
     if not path.exists():
         raise InputError(f"{flag}: no such run directory or checkpoint{_preset_hint(presets)}. "
                          f"Received: {flag}={source}")
-    results_file = (path if path.is_dir() else path.parent) / RESULTS_FILE
-    results = read_json(results_file) if results_file.is_file() else {}
-    return LoadedModel(_load(task, path), f"run {path}", _run_figures(task, results))
+    return path, f"run {path}", None
 
 
-def _load(task: str, path):
-    """The model at `path` through the task's public loader (a `Speller` for p2g)."""
+def _load(task: str, path, source: str, figures) -> LoadedModel:
+    """The model at `path` through the task's public loader (a `Speller` for p2g); TensorFlow starts here.
+
+    `figures` None: a run's, read from its ``results.json`` (CNN: best validation
+    accuracy; p2g: validation CER and WER), "" when it has none.
+    """
+    from keras_hw2 import cli
+
+    cli.start_tensorflow()
+    from keras_hw2.runs import RESULTS_FILE, read_json
+
+    if figures is None:
+        results_file = (path if path.is_dir() else path.parent) / RESULTS_FILE
+        figures = _run_figures(task, read_json(results_file) if results_file.is_file() else {})
     if task == "cnn":
         from keras_hw2.cnn import load_classifier
-        return load_classifier(path)
+        return LoadedModel(load_classifier(path), source, figures)
     from keras_hw2.p2g import Speller, load_checkpoint
-    return Speller(load_checkpoint(path))
+    return LoadedModel(Speller(load_checkpoint(path)), source, figures)
 
 
 def _run_figures(task: str, results: dict) -> str:
