@@ -142,7 +142,7 @@ def test_spelling_tab_decodes_with_the_speller(served):
     spelling, table, heatmap = client.predict(word, "greedy", 5, 0.9, 5, 0, api_name="/spell")
     greedy = speller.greedy([word])
     assert spelling == greedy["spellings"][0].numpy().decode() and table["data"][0][0] == "greedy"
-    assert table["data"][0][2] == pytest.approx(float(greedy["log_probs"][0]), abs=1e-5)
+    assert table["data"][0][2] == pytest.approx(float(greedy["log_probs"][0]), abs=1e-4)
     assert _image(heatmap).ndim == 3  # the model has attention: a heatmap came back
 
     spelling, table, _ = client.predict(word, "beam", 3, 0.9, 5, 0, api_name="/spell")
@@ -150,13 +150,13 @@ def test_spelling_tab_decodes_with_the_speller(served):
     for (_, shown, log_prob), width in zip(table["data"], (3, 2, 1)):
         beam = speller.beam_search([word], width)
         assert shown == beam["spellings"][0].numpy().decode()
-        assert log_prob == pytest.approx(float(beam["log_probs"][0]), abs=1e-5)
+        assert log_prob == pytest.approx(float(beam["log_probs"][0]), abs=1e-4)
     assert spelling == table["data"][0][1]
 
     spelling, table, _ = client.predict(word, "nucleus", 5, 0.8, 4, 7, api_name="/spell")
     samples = speller.sample([word], 0.8, 4, 7)
     assert [row[1] for row in table["data"]] == [s.decode() for s in samples["spellings"][0].numpy()]
-    np.testing.assert_allclose([row[2] for row in table["data"]], samples["log_probs"][0].numpy(), atol=1e-5)
+    np.testing.assert_allclose([row[2] for row in table["data"]], samples["log_probs"][0].numpy(), atol=1e-4)
     assert spelling == table["data"][0][1]
 
 
@@ -169,13 +169,15 @@ def test_hopfield_tab_steps_and_runs_to_the_stored_pattern(served):
     _, frame, status = client.predict(*controls, api_name="/step")  # the state of the new query, one update
     expected = retrieval.step(retrieval.new_query("bitmaps", "X", "mask", 0.6, 16.0), 16.0)
     np.testing.assert_allclose([row[1] for row in frame["data"]], expected.energies, rtol=1e-6)
-    strip, frame, status = client.predict(*controls, api_name="/run")
+    states, frame, status = client.predict(*controls, api_name="/run")
     retrieval.run(expected, 16.0)
     energies = [row[1] for row in frame["data"]]
     np.testing.assert_allclose(energies, expected.energies, rtol=1e-6)
     assert all(later <= earlier + 1e-9 for earlier, later in zip(energies, energies[1:]))  # CCCP never climbs
     assert status == retrieval.summary(expected) and "retrieved: X, the stored pattern" in status
-    assert _image(strip).shape[0] == 10 * retrieval.PIXEL
+    steps = range(1, len(energies)) if len(energies) <= 10 else range(len(energies) - 9, len(energies))
+    assert [state["caption"] for state in states] == ["stored X", "q0 (query)", *(f"q{t}" for t in steps)]
+    assert _image(states[-1]["image"]).shape == (10 * retrieval.PIXEL, 10 * retrieval.PIXEL, 3)
 
 
 # --- bad input in each tab: a readable message, then a good request still works ------------------------------
@@ -234,7 +236,7 @@ def test_the_image_size_limit_reads_the_header(tmp_path):
 
 @pytest.fixture(scope="module")
 def browser_page(served):
-    """A page of Debian's chromium on the app; ``(page, blocked)``: every non-local request is aborted into `blocked`."""
+    """Debian's chromium on the app: ``(page, blocked)``; every non-local request is aborted and listed in `blocked`."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/run installs it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the demo extra is not installed")
@@ -276,6 +278,7 @@ def test_browser_scenes_spelling_hopfield(served, browser_page, jpeg):
     shown = page.locator("#p2g-spelling textarea")
     page.wait_for_function("element => element.value.length > 0", arg=shown.element_handle(), timeout=30_000)
     assert shown.input_value() == spelling
+    page.locator("#p2g-attention img").wait_for(timeout=30_000)
     page.screenshot(path=str(SCREENSHOTS / "spelling.png"), full_page=True)
 
     page.get_by_role("tab", name="Hopfield").click()
@@ -288,6 +291,7 @@ def test_browser_scenes_spelling_hopfield(served, browser_page, jpeg):
     expected_run = retrieval.run(retrieval.new_query("bitmaps", "H", "mask", 0.5, 8.0), 8.0)
     assert energy == pytest.approx(expected_run.energies[-1], abs=1e-4)
     assert "the stored pattern" in status.input_value()
+    page.locator("#hop-states img").last.wait_for(timeout=30_000)
     page.screenshot(path=str(SCREENSHOTS / "hopfield.png"), full_page=True)
     assert blocked == []  # the page asked nothing of the internet
 

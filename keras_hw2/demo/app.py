@@ -77,8 +77,8 @@ def _scenes_tab(cnn, workdir) -> None:
             top_k = gr.Slider(1, 6, value=3, step=1, label="top-k classes")
             button = gr.Button("Classify", variant="primary", elem_id="scene-classify")
         with gr.Column():
-            pixels = gr.Image(label="what the model receives (48 x 48, enlarged)", type="numpy", interactive=False, format="png",
-                              elem_id="scene-pixels")
+            pixels = gr.Image(label="what the model receives (48 x 48, enlarged)", type="numpy", format="png",
+                              interactive=False, elem_id="scene-pixels")
             classes = gr.Label(label="top-k classes", elem_id="scene-classes")
             gr.Markdown(_about(cnn), elem_id="scene-model")
     examples = scenes.write_examples(workdir)
@@ -118,7 +118,8 @@ def _spelling_tab(p2g, workdir) -> None:
             table = gr.Dataframe(headers=["decoding", "spelling", "log-probability"], interactive=False,
                                  label="spellings and their log-probabilities")
             heatmap = gr.Image(label="attention of the chosen spelling" if speller.model.use_attention
-                               else "attention: this model has none", type="filepath", interactive=False)
+                               else "attention: this model has none", type="filepath", interactive=False,
+                               elem_id="p2g-attention")
     words = spelling.examples(speller)
     if words:
         gr.Examples([[word] for word in words], inputs=[phonemes], label="examples")
@@ -162,8 +163,9 @@ def _hopfield_tab() -> None:
                 step = gr.Button("Step", elem_id="hop-step")
                 run = gr.Button("Run", variant="primary", elem_id="hop-run")
         with gr.Column():
-            strip = gr.Image(label="stored pattern | query q0, q1, ... (the last states)", type="numpy",
-                             interactive=False, elem_id="hop-strip")
+            strip = gr.Gallery(label="the stored pattern, the query q0 and the last states", columns=6,
+                               height="auto", object_fit="contain", format="png", interactive=False,
+                               elem_id="hop-states")
             curve = gr.LinePlot(x="step", y="energy", title="energy E(q_t) per step", elem_id="hop-energy")
             status = gr.Textbox(label="retrieval", interactive=False, elem_id="hop-status")
     trajectory = gr.State(None)
@@ -176,7 +178,7 @@ def _hopfield_tab() -> None:
 
     def show(state):
         frame = pd.DataFrame({"step": range(len(state.energies)), "energy": state.energies})
-        return state, retrieval.strip_image(state), frame, retrieval.summary(state)
+        return state, retrieval.tiles(state), frame, retrieval.summary(state)
 
     @_answer
     def new_query(*values):

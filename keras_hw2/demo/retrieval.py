@@ -121,22 +121,21 @@ def summary(trajectory: Trajectory) -> str:
             f"(distance to it {distance:.4f})")
 
 
-def strip_image(trajectory: Trajectory, last: int = 8) -> np.ndarray:
-    """uint8 ``(H, W)``: the stored pattern, a gap, then q_0 and the last `last` - 1 states, left to right."""
-    states = trajectory.states if len(trajectory.states) <= last else \
-        [trajectory.states[0], *trajectory.states[1 - last:]]
-    tiles = [trajectory.stored[trajectory.target], None, *states]
-    size = trajectory.side * PIXEL
-    gap = np.full((size, PIXEL), 255, np.uint8)
-    parts = []
-    for tile in tiles:
-        if tile is None:
-            parts += [gap, gap]
-            continue
-        scale = max(float(np.abs(tile).max()), 1e-12)
-        grey = np.round(127.5 + 127.5 * tile.reshape(trajectory.side, trajectory.side) / scale).astype(np.uint8)
-        parts += [np.kron(grey, np.ones((PIXEL, PIXEL), np.uint8)), gap]
-    return np.concatenate(parts[:-1], axis=1)
+def tiles(trajectory: Trajectory, last: int = 10) -> list:
+    """``[(uint8 image (side * PIXEL, side * PIXEL), caption), ...]``: the stored pattern, q_0, the last states.
+
+    Each state is shown in grey levels, 0 as mid-grey and its largest magnitude as black or white.
+    """
+    steps = list(range(len(trajectory.states)))
+    shown = steps if len(steps) <= last else [0, *steps[1 - last:]]
+    images = [(trajectory.stored[trajectory.target], f"stored {trajectory.names[trajectory.target]}"),
+              *((trajectory.states[t], f"q{t}" + (" (query)" if t == 0 else "")) for t in shown)]
+    out = []
+    for state, caption in images:
+        scale = max(float(np.abs(state).max()), 1e-12)
+        grey = np.round(127.5 + 127.5 * state.reshape(trajectory.side, trajectory.side) / scale).astype(np.uint8)
+        out.append((np.kron(grey, np.ones((PIXEL, PIXEL), np.uint8)), caption))
+    return out
 
 
 def _append(trajectory: Trajectory, states: list, beta: float) -> None:

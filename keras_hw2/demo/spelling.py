@@ -59,7 +59,7 @@ def spell(speller, phonemes: str, method: str = "greedy", num_beams: int = 5, p:
 
     Returns:
         ``{"spelling": the chosen spelling (greedy, widest beam or first sample),
-        "rows": [[what, spelling, log-probability], ...]}``.
+        "rows": [[what, spelling, log-probability (4 decimals)], ...]}``.
 
     Raises:
         InputError: empty phonemes, symbols outside the alphabet, or a bad setting
@@ -76,20 +76,20 @@ def spell(speller, phonemes: str, method: str = "greedy", num_beams: int = 5, p:
                          f"Received: {phonemes!r}")
     if method == "greedy":
         out = speller.greedy([phonemes])
-        rows = [["greedy", _text(out["spellings"][0]), float(out["log_probs"][0])]]
+        rows = [["greedy", _text(out["spellings"][0]), round(float(out["log_probs"][0]), 4)]]
     elif method == "beam":
         Integer(1, MAX_BEAMS).check("beam width", num_beams)
         rows = []
         for width in range(1, num_beams + 1):
             out = speller.beam_search([phonemes], width)
-            rows.append([f"beam width {width}", _text(out["spellings"][0]), float(out["log_probs"][0])])
+            rows.append([f"beam width {width}", _text(out["spellings"][0]), round(float(out["log_probs"][0]), 4)])
         rows.reverse()  # the widest beam, the chosen spelling, first
     else:
         Number(0, 1, low_open=True).check("p", p)
         Integer(1, MAX_SAMPLES).check("samples", num_samples)
         Integer(0).check("seed", seed)
         out = speller.sample([phonemes], p, num_samples, seed)
-        rows = [[f"sample {i + 1}", _text(spelling), float(log_prob)]
+        rows = [[f"sample {i + 1}", _text(spelling), round(float(log_prob), 4)]
                 for i, (spelling, log_prob) in enumerate(zip(out["spellings"][0], out["log_probs"][0]))]
     return {"spelling": rows[0][1], "rows": rows}
 
