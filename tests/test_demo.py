@@ -175,6 +175,16 @@ def test_hopfield_tab_steps_and_runs_to_the_stored_pattern(served):
     np.testing.assert_allclose(energies, expected.energies, rtol=1e-6)
     assert all(later <= earlier + 1e-9 for earlier, later in zip(energies, energies[1:]))  # CCCP never climbs
     assert status == retrieval.summary(expected) and "retrieved: X, the stored pattern" in status
+    # the states and energies, against the closed forms written out in NumPy
+    stored, beta = expected.stored, 16.0
+    for state, following in zip(expected.states, expected.states[1:]):
+        weights = np.exp(beta * stored @ state - np.max(beta * stored @ state))
+        np.testing.assert_allclose(following, stored.T @ (weights / weights.sum()), atol=1e-6)
+    for state, energy in zip(expected.states, expected.energies):
+        scores = beta * stored @ state
+        lse = (np.max(scores) + np.log(np.exp(scores - np.max(scores)).sum())) / beta
+        closed_form = -lse + state @ state / 2 + np.log(len(stored)) / beta + 0.5  # max ||x_i||^2 = 1
+        assert energy == pytest.approx(closed_form, abs=1e-6)
     steps = range(1, len(energies)) if len(energies) <= 10 else range(len(energies) - 9, len(energies))
     assert [state["caption"] for state in states] == ["stored X", "q0 (query)", *(f"q{t}" for t in steps)]
     assert _image(states[-1]["image"]).shape == (10 * retrieval.PIXEL, 10 * retrieval.PIXEL, 3)
