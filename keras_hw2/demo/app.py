@@ -163,9 +163,9 @@ def _hopfield_tab() -> None:
                 step = gr.Button("Step", elem_id="hop-step")
                 run = gr.Button("Run", variant="primary", elem_id="hop-run")
         with gr.Column():
-            strip = gr.Gallery(label="the stored pattern, the query q0 and the last states", columns=6,
-                               height="auto", object_fit="contain", format="png", interactive=False,
-                               elem_id="hop-states")
+            gr.Markdown("The stored pattern, the query q0 and the last states:")
+            strip = gr.Gallery(show_label=False, columns=5, height="auto", object_fit="contain", format="png",
+                               allow_preview=False, interactive=False, elem_id="hop-states")
             curve = gr.LinePlot(x="step", y="energy", title="energy E(q_t) per step", elem_id="hop-energy")
             status = gr.Textbox(label="retrieval", interactive=False, elem_id="hop-status")
     trajectory = gr.State(None)

@@ -121,10 +121,11 @@ def summary(trajectory: Trajectory) -> str:
             f"(distance to it {distance:.4f})")
 
 
-def tiles(trajectory: Trajectory, last: int = 10) -> list:
+def tiles(trajectory: Trajectory, last: int = 9) -> list:
     """``[(uint8 image (side * PIXEL, side * PIXEL), caption), ...]``: the stored pattern, q_0, the last states.
 
-    Each state is shown in grey levels, 0 as mid-grey and its largest magnitude as black or white.
+    Each state is shown in grey levels: 0 mid-grey, its largest positive entry black (a bitmap's ink),
+    its most negative white.
     """
     steps = list(range(len(trajectory.states)))
     shown = steps if len(steps) <= last else [0, *steps[1 - last:]]
@@ -133,7 +134,7 @@ def tiles(trajectory: Trajectory, last: int = 10) -> list:
     out = []
     for state, caption in images:
         scale = max(float(np.abs(state).max()), 1e-12)
-        grey = np.round(127.5 + 127.5 * state.reshape(trajectory.side, trajectory.side) / scale).astype(np.uint8)
+        grey = np.round(127.5 - 127.5 * state.reshape(trajectory.side, trajectory.side) / scale).astype(np.uint8)
         out.append((np.kron(grey, np.ones((PIXEL, PIXEL), np.uint8)), caption))
     return out
 
