@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,serving,deploy]'
+	$(PY) -m pip install --quiet -e '.[dev,serving,deploy,demo]'
 	touch $(STAMP)
 
 run: $(STAMP)  ## train the CNN on the embedded demo data
