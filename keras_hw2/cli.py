@@ -164,6 +164,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_quiet_argument(group)
 
 
+def add_follow_links_argument(parser) -> None:
+    """``--follow-links``: read a data folder's files that are symbolic links to files outside it."""
+    parser.add_argument("--follow-links", action="store_true",
+                        help="folder data: read images that are symbolic links to files outside the folder "
+                             "(default: refused, as Keras' image_dataset_from_directory)")
+
+
 def warn_deprecated(old: str, new: str) -> None:
     """Say on stderr, in one line, that the spelling `old` is deprecated and `new` replaces it."""
     print(f"warning: {old} is deprecated; use {new}", file=sys.stderr)

@@ -75,11 +75,15 @@ def write_json(path, obj) -> None:
 
 
 def read_json(path):
-    """Read a JSON file; a corrupt one is an `InputError` naming the file."""
+    """Read a JSON file; a corrupt one (not UTF-8, not JSON) is an `InputError` naming the file."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not valid JSON (not UTF-8 at byte {e.start}); a corrupt run file: "
+                         "remove the run directory or choose another --run-name") from None
     except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); a corrupt run file: "
+                         "remove the run directory or choose another --run-name") from None
 
 
 def check_run_name(name) -> None:
@@ -219,6 +223,10 @@ def _check_stored_config(path: Path, config: dict) -> bool:
         keys = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
         raise InputError(f"{path}: holds a run with another configuration (differs in: {', '.join(keys)}); "
                          "refusing to resume it; choose another --run-name")
+    for name in (HISTORY_FILE, RESULTS_FILE):  # every run file a command reads parses, or is named here
+        if (path / name).exists() and not isinstance(read_json(path / name), dict):
+            raise InputError(f"{path / name}: not a JSON object; a corrupt run file: remove the run directory "
+                             "or choose another --run-name")
     return True
 
 
