@@ -175,7 +175,7 @@ def test_tsv_reading_drops_a_byte_order_mark_and_refuses_control_characters(tmp_
     assert [(p.phonemes, p.spelling) for p in pairs] == [("k æ t", "cat"), ("t", "t")]
     assert "k" in build_vocabularies(pairs)[0].tokens and not any("\ufeff" in t for t in build_vocabularies(pairs)[0].tokens)
     for bad, column in [("k\x00 t\tkt", 2), ("k t\tk\x07t", 6), ("k\x0bt\tkt", 2), ("k t\tk\u2028t", 6),
-                        ("k t\x85\tkt", 4)]:
+                        ("k t\x85\tkt", 4), ("k t\t\ufeff", 5)]:
         path.write_text(f"t\tt\n{bad}\n", encoding="utf-8")
         with pytest.raises(InputError) as caught:
             read_tsv(path)

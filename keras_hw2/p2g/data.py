@@ -36,8 +36,8 @@ def read_tsv(path) -> list:
 
     Raises:
         InputError: a missing or non-UTF-8 file, a control character (NUL and
-            every other Unicode ``Cc`` but the tab, or a line/paragraph
-            separator), a line without exactly two tab-separated fields, or an
+            every other Unicode ``Cc`` but the tab, a line/paragraph separator,
+            or a byte-order mark after the start), a line without exactly two tab-separated fields, or an
             empty phoneme or spelling field; the message names file and line.
     """
     path = Path(path)
@@ -59,10 +59,12 @@ def read_tsv(path) -> list:
     pairs = []
     for number, line in enumerate(lines, start=1):
         line = line.removesuffix("\r")
-        bad = next((c for c in line if c != "\t" and unicodedata.category(c) in FORBIDDEN_CATEGORIES), None)
+        bad = next((c for c in line if c == BOM or c != "\t" and unicodedata.category(c) in FORBIDDEN_CATEGORIES),
+                   None)
         if bad is not None:
             raise InputError(f"{path}:{number}: control character U+{ord(bad):04X} at column "
-                             f"{line.index(bad) + 1}; a line holds printable phonemes<TAB>spelling only")
+                             f"{line.index(bad) + 1} (a control character, line separator or byte-order mark); "
+                             "a line holds printable phonemes<TAB>spelling only")
         fields = line.split("\t")
         if len(fields) < 2:
             raise InputError(f"{path}:{number}: no tab between phonemes and spelling: {line[:40]!r}")
