@@ -25,6 +25,7 @@ are kept).
 """
 import json
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -57,7 +58,7 @@ def _finite_or_none(obj):
 
 
 def write_json(path, obj) -> None:
-    """Write `obj` as indented strict JSON, atomically (temporary file, then rename).
+    """Write `obj` as indented strict JSON, atomically (temporary file, fsync, then rename).
 
     NaN and infinities are written as ``null``.
 
@@ -70,7 +71,10 @@ def write_json(path, obj) -> None:
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_finite_or_none(obj), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+    with open(tmp, "w") as file:
+        file.write(json.dumps(_finite_or_none(obj), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+        file.flush()
+        os.fsync(file.fileno())  # on disk before the rename makes it the file: a power cut leaves old or new
     tmp.replace(path)
 
 

@@ -258,7 +258,9 @@ def request_checks(phonemes) -> list:
     size = tf.size(phonemes)
     checks = [tf.debugging.Assert(size <= MAX_REQUEST_WORDS, [
         f"a request holds at most {MAX_REQUEST_WORDS} phoneme strings. Received: batch size", size])]
-    first = lambda bad: tf.argmax(tf.cast(bad, tf.int32), output_type=tf.int32)  # noqa: E731
+    def first(bad):  # the index of the first True (the batch size when none; an empty batch is fine)
+        return tf.argmax(tf.concat([tf.cast(bad, tf.int32), [1]], axis=0), output_type=tf.int32)
+
     too_long = tf.strings.length(phonemes) > MAX_PHONEME_BYTES
     checks.append(tf.debugging.Assert(tf.logical_not(tf.reduce_any(too_long)), [
         f"a phoneme string holds at most {MAX_PHONEME_BYTES} UTF-8 bytes. Received: a longer one at index",
