@@ -100,6 +100,12 @@ def build_vocabularies(pairs) -> tuple:
     return source, target
 
 
+def phoneme_symbols(phonemes):
+    """``(batch_size,)`` UTF-8 phoneme strings -> ragged ``(batch_size, None)`` symbols: NFC, split at Unicode
+    whitespace (steps 1-2 of `encode_phonemes`)."""
+    return tensorflow_text.WhitespaceTokenizer().tokenize(tensorflow_text.normalize_utf8(phonemes, "NFC"))
+
+
 def encode_phonemes(phonemes, vocab: Vocabulary):
     """``(batch_size,)`` UTF-8 phoneme strings -> ``(batch_size, S)`` int32 ids, PAD=0-padded, S >= 1.
 
@@ -115,8 +121,7 @@ def encode_phonemes(phonemes, vocab: Vocabulary):
     >>> encode_phonemes(tf.constant(["k æ t", "t  zz", ""]), vocab).numpy().tolist()
     [[4, 5, 6], [6, 3, 0], [0, 0, 0]]
     """
-    symbols = tensorflow_text.WhitespaceTokenizer().tokenize(tensorflow_text.normalize_utf8(phonemes, "NFC"))
-    ids = vocab.lookup(symbols).to_tensor()
+    ids = vocab.lookup(phoneme_symbols(phonemes)).to_tensor()
     return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])
 
 

@@ -42,7 +42,7 @@ import tensorflow_text
 from keras_hw2 import checkpoints
 from keras_hw2.export import export_endpoints
 from keras_hw2.p2g import decoding
-from keras_hw2.p2g.data import encode_phonemes, split_characters
+from keras_hw2.p2g.data import encode_phonemes, phoneme_symbols, split_characters
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.vocab import SOS, UNK
 from keras_hw2.progress import Progress
@@ -269,7 +269,7 @@ def request_checks(phonemes) -> list:
     checks.append(tf.debugging.Assert(tf.logical_not(tf.reduce_any(not_utf8)), [
         "phoneme strings must be UTF-8. Received: invalid UTF-8 at index", first(not_utf8)]))
     with tf.control_dependencies(checks):  # the tokenizer reads valid UTF-8 only
-        empty = tensorflow_text.WhitespaceTokenizer().tokenize(phonemes).row_lengths() == 0
+        empty = phoneme_symbols(phonemes).row_lengths() == 0
     checks.append(tf.debugging.Assert(tf.logical_not(tf.reduce_any(empty)), [
         "a phoneme string holds at least one phoneme symbol. Received: an empty or whitespace-only one at index",
         first(empty)]))
