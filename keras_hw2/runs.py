@@ -83,11 +83,9 @@ def read_json(path):
     try:
         return json.loads(Path(path).read_bytes().decode("utf-8"))
     except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not valid JSON (not UTF-8 at byte {e.start}); a corrupt run file: "
-                         "remove the run directory or choose another --run-name") from None
+        raise InputError(f"{path}: not valid JSON (not UTF-8 at byte {e.start})") from None
     except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); a corrupt run file: "
-                         "remove the run directory or choose another --run-name") from None
+        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
 
 
 def check_run_name(name) -> None:
