@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 from keras_hw2 import checks
-from keras_hw2.errors import InputError, TrainingError
+from keras_hw2.errors import NO_ROOM_ERRNOS, InputError, ResourceError, TrainingError
 
 # Defaults for TensorFlow's environment, applied when a variable is unset or empty:
 # - TF_CPP_MIN_LOG_LEVEL=3 hides TensorFlow's C++ INFO, WARNING and ERROR log lines: start-up
@@ -164,6 +164,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_quiet_argument(group)
 
 
+def add_follow_links_argument(parser) -> None:
+    """``--follow-links``: read a data folder's files that are symbolic links to files outside it."""
+    parser.add_argument("--follow-links", action="store_true",
+                        help="folder data: read images that are symbolic links to files outside the folder "
+                             "(default: refused, as Keras' image_dataset_from_directory)")
+
+
 def warn_deprecated(old: str, new: str) -> None:
     """Say on stderr, in one line, that the spelling `old` is deprecated and `new` replaces it."""
     print(f"warning: {old} is deprecated; use {new}", file=sys.stderr)
@@ -238,6 +245,8 @@ def run_main(main, argv=None) -> int:
     """Call `main(argv)`; turn an `InputError` into one line on stderr and exit status 2.
 
     A `TrainingError` (a training that started but could not go on) is one line too, exit status 3.
+    A write that found no room (a `ResourceError`, or any `OSError` of a full disk, a quota or a
+    file-size limit) is one line naming the file, exit status 4 (docs/reliability.md).
 
     Output cut short by its reader (a closed pipe) ends quietly with exit status 1.
 
@@ -253,14 +262,23 @@ def run_main(main, argv=None) -> int:
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
-    except KeyboardInterrupt as e:
-        print(f"interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
-        return 130
+    except ResourceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 4
     except BrokenPipeError:
         # the reader of our output went away (`... | head`): stop quietly, as Unix tools do; stdout now goes
         # nowhere, so that flushing it at exit raises nothing more (the recipe of Python's `signal` docs)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as e:
+        if e.errno not in NO_ROOM_ERRNOS:
+            raise
+        print(f"error: {e.filename or 'a file'}: {os.strerror(e.errno)} while writing it; make room and re-run "
+              "the same command", file=sys.stderr)
+        return 4
+    except KeyboardInterrupt as e:
+        print(f"interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
+        return 130
 
 
 def entry_point(main) -> None:

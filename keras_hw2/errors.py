@@ -1,4 +1,8 @@
-"""The project's two exception types: bad input (exit status 2) and a training that could not go on (exit status 3)."""
+"""The project's exception types: bad input (exit status 2), a training that could not go on (exit status 3)
+and a write that found no room (exit status 4)."""
+import errno
+import os
+from contextlib import contextmanager
 
 
 class InputError(ValueError):
@@ -19,3 +23,38 @@ class TrainingError(RuntimeError):
     line naming the run, the epoch and what to do; CLIs print it as
     `error: <message>` and exit with status 3.
     """
+
+
+class ResourceError(OSError):
+    """A write that failed for lack of room: a full disk, a quota or a file-size limit (exit status 4).
+
+    The input was fine: nothing finished is lost (every run file is written to a
+    temporary name, then renamed) and re-running the same command, once there is
+    room, resumes from the last finished epoch. The message is a single line
+    naming the file and the cause; CLIs print it as `error: <message>`.
+    """
+
+
+NO_ROOM_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # the OSErrors that mean "no room to write"
+# the same causes as TensorFlow's C++ file system words them (its OpErrors carry no errno)
+NO_ROOM_MESSAGES = tuple(os.strerror(code) for code in NO_ROOM_ERRNOS)
+
+
+@contextmanager
+def room_to_write(path, also=()):
+    """Within the block, an `OSError` of `NO_ROOM_ERRNOS` while writing `path` becomes a `ResourceError`.
+
+    Args:
+        path: the file or directory being written, named in the message.
+        also: further exception types (e.g. ``tf.errors.OpError``) that count when
+            their message holds one of `NO_ROOM_MESSAGES`.
+    """
+    try:
+        yield
+    except (OSError, *also) as e:
+        cause = os.strerror(e.errno) if isinstance(e, OSError) and e.errno in NO_ROOM_ERRNOS else next(
+            (m for m in NO_ROOM_MESSAGES if not isinstance(e, OSError) and m in str(e)), None)
+        if cause is None or isinstance(e, ResourceError):
+            raise
+        raise ResourceError(f"{path}: {cause} while writing it; nothing finished is lost: make room and "
+                            "re-run the same command to resume") from None

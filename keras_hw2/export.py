@@ -46,6 +46,20 @@ def check_model_name(model_name: str) -> str:
     return model_name
 
 
+def check_models_dir(root) -> None:
+    """Refuse a `root` (``--models-dir``) that is, or lies under, something other than a directory.
+
+    Raises:
+        InputError: naming the file in the way.
+    """
+    for path in (Path(root), *Path(root).parents):
+        if path.exists() or path.is_symlink():
+            if not path.is_dir():
+                raise InputError(f"--models-dir must be a directory (or a path to create one); {path} is a file. "
+                                 f"Received: --models-dir={root}")
+            return
+
+
 def existing_versions(model_dir) -> list:
     """The integer versions present in `model_dir`, ascending."""
     model_dir = Path(model_dir)
@@ -71,13 +85,14 @@ def export_saved_model(write, model_name: str, root="saved_models", version=None
         The directory of the new version.
 
     Raises:
-        InputError: a bad name or version, a version that already exists, or
-            another process exporting the same model (its pid is named).
+        InputError: a bad name or version, a `root` that is a file, a version that
+            already exists, or another process exporting the same model (its pid is named).
         KeyboardInterrupt: Ctrl-C or SIGTERM during the write; the temporary
             directory is removed first.
     """
     check_model_name(model_name)
     OrNone(Integer(minimum=1)).check("version", version)
+    check_models_dir(root)
     model_dir = Path(root) / model_name
     with DirectoryLock(root, what=f"export of {model_name}", lock_file=f".{model_name}.lock"):
         remove_temporaries(model_dir)

@@ -25,6 +25,7 @@ are kept).
 """
 import json
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -57,7 +58,7 @@ def _finite_or_none(obj):
 
 
 def write_json(path, obj) -> None:
-    """Write `obj` as indented strict JSON, atomically (temporary file, then rename).
+    """Write `obj` as indented strict JSON, atomically (temporary file, fsync, then rename).
 
     NaN and infinities are written as ``null``.
 
@@ -70,14 +71,19 @@ def write_json(path, obj) -> None:
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_finite_or_none(obj), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+    with open(tmp, "w") as file:
+        file.write(json.dumps(_finite_or_none(obj), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+        file.flush()
+        os.fsync(file.fileno())  # on disk before the rename makes it the file: a power cut leaves old or new
     tmp.replace(path)
 
 
 def read_json(path):
-    """Read a JSON file; a corrupt one is an `InputError` naming the file."""
+    """Read a JSON file; a corrupt one (not UTF-8, not JSON) is an `InputError` naming the file."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not valid JSON (not UTF-8 at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
 
@@ -219,6 +225,10 @@ def _check_stored_config(path: Path, config: dict) -> bool:
         keys = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
         raise InputError(f"{path}: holds a run with another configuration (differs in: {', '.join(keys)}); "
                          "refusing to resume it; choose another --run-name")
+    for name in (HISTORY_FILE, RESULTS_FILE):  # every run file a command reads parses, or is named here
+        if (path / name).exists() and not isinstance(read_json(path / name), dict):
+            raise InputError(f"{path / name}: not a JSON object; a corrupt run file: remove the run directory "
+                             "or choose another --run-name")
     return True
 
 

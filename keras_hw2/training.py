@@ -55,7 +55,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_hw2 import distribute, hparams
-from keras_hw2.errors import TrainingError
+from keras_hw2.errors import TrainingError, room_to_write
 from keras_hw2.plots import plot_curves
 from keras_hw2.runs import CHECKPOINT_FILE, HISTORY_FILE, RESULTS_FILE, HistoryWriter, Run, write_json
 from keras_hw2.seeding import set_seed
@@ -177,9 +177,11 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
             logs = _run_epoch(trainer, task, callbacks, current, config.seed, verbose)
             _check_finite(run, logs, current)
             epoch.assign(current + 1)
-            manager.save()
+            with room_to_write(run.file(RESUME_DIR), also=(tf.errors.OpError,)):
+                manager.save()
             if _best_index(run.history, task, current + 1) == current:
-                _save_best(model, run, task)
+                with room_to_write(run.file(CHECKPOINT_FILE)):
+                    _save_best(model, run, task)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"at epoch {current + 1} of {run.path}; re-run the same command to resume") from None
         except tf.errors.OpError as e:

@@ -532,13 +532,23 @@ def test_an_unknown_model_is_reported_by_the_server(servers, capsys):
     assert err.endswith("/v1/models/rnn/metadata: HTTP 404: Servable not found for request: Latest(rnn)\n")
 
 
-def test_empty_unknown_and_very_long_inputs_are_spelled(servers, capsys):
-    words = ["", "zz qq", " ".join(["k"] * 10_000)]
-    code = run_main(main, ["predict", "--name", "p2g", "--host", "127.0.0.1", "--port", str(servers["rest"][0]),
-                           "--strings", *words])
+def test_unknown_and_long_inputs_are_spelled_and_empty_or_over_long_ones_refused(servers, capsys):
+    from keras_hw2.p2g.speller import MAX_PHONEME_BYTES
+
+    port = str(servers["rest"][0])
+    longest = " ".join(["k"] * (MAX_PHONEME_BYTES // 2))
+    code = run_main(main, ["predict", "--name", "p2g", "--host", "127.0.0.1", "--port", port,
+                           "--strings", "zz qq", longest])
     out = capsys.readouterr().out.splitlines()
-    assert code == 0 and len(out) == 3
+    assert code == 0 and len(out) == 2
     assert all(0 <= len(line.split('"spellings": "', 1)[1].split('"')[0]) <= MAX_LENGTH for line in out)
+    code = run_main(main, ["predict", "--name", "p2g", "--host", "127.0.0.1", "--port", port,
+                           "--strings", "k", ""])  # refused before sending
+    assert code == 2 and capsys.readouterr().err.startswith("error: --strings: string 2 is empty")
+    code = run_main(main, ["predict", "--name", "p2g", "--host", "127.0.0.1", "--port", port,
+                           "--strings", longest + " kk"])  # refused by the export
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "HTTP 400: assertion failed" in err[-1] and f"at most {MAX_PHONEME_BYTES}" in err[-1], err
 
 
 def test_an_empty_batch_gives_an_empty_result(servers, exports):

@@ -191,3 +191,54 @@ def test_search_killed_between_trials_resumes_and_runs_every_trial_once(tiny_npz
     assert f"best learning rate {summary['learning_rate']:g}" in out
     runs = sorted(p.name for p in (tmp_path / "runs" / "tuner" / "lr").iterdir())
     assert runs == [f"trial-{i + 1}" for i in range(len(lrs))]  # one run per trial, none trained twice
+
+
+def _killed_at_random_moments(args, kills, seed, started):
+    """Run `args` to the end, SIGKILLing it `kills` times, each a random 0-3 s after `started(stdout)` held
+    (the run has begun training: epochs, checkpoint, best.keras and history.json writes all lie in that span).
+    Returns (the kills that hit a live process, the last run's exit status and stderr)."""
+    import random
+
+    rng = random.Random(seed)
+    hits = 0
+    for _ in range(kills):
+        process = _start(*args)
+        out = process.outputs[0]
+        deadline = time.monotonic() + 300
+        while process.poll() is None and time.monotonic() < deadline:
+            out.seek(0)
+            if started(out.read()):
+                break
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0, 3))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            hits += 1
+        _finished(process)
+    code, _, err = _finished(_start(*args))
+    return hits, code, err
+
+
+@pytest.mark.parametrize("kills", [3, pytest.param(20, marks=pytest.mark.slow)])
+def test_training_killed_at_random_moments_ends_bit_for_bit_as_an_uninterrupted_run(tiny_npz, tmp_path, kills):
+    import keras
+    import numpy as np
+
+    from keras_hw2.cnn import models  # noqa: F401  (registers the models' loss for loading best.keras)
+
+    runs = tmp_path / "runs"
+    whole = _start(*_train_args(tiny_npz, runs, name="whole"))
+    hits, code, err = _killed_at_random_moments(_train_args(tiny_npz, runs, name="killed"), kills, seed=kills,
+                                                started=lambda out: "run: " in out)
+    assert code == 0, err[-3000:]
+    assert hits >= min(3, kills), f"only {hits} of {kills} kills hit a running training"
+    code, _, err = _finished(whole)
+    assert code == 0, err[-3000:]
+    killed, reference = runs / "cnn" / "killed", runs / "cnn" / "whole"
+    strip = lambda history: {k: v for k, v in history.items() if k != "epoch_seconds"}  # noqa: E731
+    assert strip(_read_json(killed / "history.json")) == strip(_read_json(reference / "history.json"))
+    assert _read_json(killed / "history.json")["epoch"] == list(range(EPOCHS))
+    for a, b in zip(keras.saving.load_model(killed / "best.keras").get_weights(),
+                    keras.saving.load_model(reference / "best.keras").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not list(killed.glob(".*.tmp")) and not (killed / "resume").exists()

@@ -24,13 +24,14 @@ def main(argv=None) -> int:
     parser.add_argument("--val-fraction", type=cli.number("--val-fraction", 0, 1, low_open=True, high_open=True),
                         default=0.1, help="validation share of seg_train (default 0.1)")
     cli.add_seed_argument(parser, "seed of the validation split")
+    cli.add_follow_links_argument(parser)
     args = parser.parse_args(argv)
     if not args.output.endswith(".npz"):
         raise InputError(f"{args.output}: the output file name must end in .npz")
     cli.start_tensorflow()
     from keras_hw2.cnn.data import load_folder, save_npz
 
-    data = load_folder(args.input, seed=args.seed, val_fraction=args.val_fraction)
+    data = load_folder(args.input, seed=args.seed, val_fraction=args.val_fraction, follow_links=args.follow_links)
     save_npz(data, args.output)
     print(f"{data.describe()} → {args.output}")
     return 0

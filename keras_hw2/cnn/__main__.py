@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "recomputed for it, instead of the weights as trained (default on)")
     train.add_argument("--strategy", help="tf.distribute strategy: default, mirrored or multiworker; "
                                           "--batch-size is the global batch (default: default)")
+    cli.add_follow_links_argument(train)
     cli.add_run_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder data: validation share of seg_train (default: the run's)")
     evaluate.add_argument("--seed", type=cli.integer("--seed", minimum=0),
                           help="folder data: seed of the validation split (default: the run's)")
+    cli.add_follow_links_argument(evaluate)
     cli.add_quiet_argument(evaluate)
 
     predict = commands.add_parser("predict", help=VERBS["predict"])
@@ -110,7 +112,7 @@ def _train(args) -> int:
     config = TrainConfig(**options, seed=args.seed, deterministic=args.deterministic)
     check_run_name(args.run_name)
     get_strategy(config.strategy)  # a multi-worker strategy must come before any other TensorFlow op
-    data = load_data(config)
+    data = load_data(config, follow_links=args.follow_links)
     cli.say(args, device_report(jit_compile=config.jit_compile), data.describe())
     with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
         cli.say_run(args, run, config)
@@ -139,7 +141,8 @@ def _evaluate(args) -> int:
     trained = checkpoints.run_config(args.run) or {}
     seed = args.seed if args.seed is not None else trained.get("seed", 0)
     val_fraction = args.val_fraction if args.val_fraction is not None else trained.get("val_fraction", 0.1)
-    images, labels, split = load_split(args.data, args.split, seed=seed, val_fraction=val_fraction)
+    images, labels, split = load_split(args.data, args.split, seed=seed, val_fraction=val_fraction,
+                                       follow_links=args.follow_links)
     model = load_classifier(checkpoint)
     cli.say(args, device_report())
     report = evaluate_model(model, images, labels, CLASS_NAMES, batch_size=args.batch_size)

@@ -53,15 +53,18 @@ class ImageData:
         return f"data: {self.source} ({sizes} images)"
 
 
-def load_data(path=None, seed: int = 0, val_fraction: float = 0.1) -> ImageData:
-    """Load the data named by `path` (see the module docstring); None gives the synthetic demo."""
+def load_data(path=None, seed: int = 0, val_fraction: float = 0.1, follow_links: bool = False) -> ImageData:
+    """Load the data named by `path` (see the module docstring); None gives the synthetic demo.
+
+    `follow_links`: read images of a folder that are symbolic links to files outside it (`load_folder`).
+    """
     if path is None:
         return synthetic_data(DEMO_SIZES, seed)
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
     if path.is_dir():
-        return load_folder(path, seed=seed, val_fraction=val_fraction)
+        return load_folder(path, seed=seed, val_fraction=val_fraction, follow_links=follow_links)
     return load_npz(path)
 
 
@@ -146,7 +149,7 @@ def check_class_names(source, names) -> None:
                      f"{', '.join(names)}; the model's classes are {', '.join(CLASS_NAMES)}")
 
 
-def load_split(path, split=None, seed: int = 0, val_fraction: float = 0.1) -> tuple:
+def load_split(path, split=None, seed: int = 0, val_fraction: float = 0.1, follow_links: bool = False) -> tuple:
     """One labelled split of an npz file or Kaggle folder, for evaluating a trained model.
 
     Args:
@@ -154,6 +157,7 @@ def load_split(path, split=None, seed: int = 0, val_fraction: float = 0.1) -> tu
             (``test`` is seg_test; ``train`` and ``val`` are seg_train split as `load_folder` does).
         split: ``"train"``, ``"val"`` or ``"test"``; None: test if present, else val.
         seed, val_fraction: the validation split of a folder's seg_train.
+        follow_links: as in `load_folder`.
 
     Returns:
         ``(images uint8 (N, 48, 48, 3), labels int64 (N,), split)``.
@@ -184,9 +188,9 @@ def load_split(path, split=None, seed: int = 0, val_fraction: float = 0.1) -> tu
     if not path.is_dir():
         images, labels = _validate_split(path, split, arrays[f"{split}_images"], arrays[f"{split}_labels"])
     elif split == "test":
-        images, labels = _read_class_folders(present["test"])
+        images, labels = _read_class_folders(present["test"], path, follow_links)
     else:
-        data = load_folder(path, seed=seed, val_fraction=val_fraction, with_test=False)
+        data = load_folder(path, seed=seed, val_fraction=val_fraction, with_test=False, follow_links=follow_links)
         images, labels = data.splits[split]
     return images, labels, split
 
@@ -217,10 +221,13 @@ def _validate_split(path, split, images, labels):
     return images, labels.astype("int64")
 
 
-def load_folder(path, seed: int = 0, val_fraction: float = 0.1, with_test: bool = True) -> ImageData:
+def load_folder(path, seed: int = 0, val_fraction: float = 0.1, with_test: bool = True,
+                follow_links: bool = False) -> ImageData:
     """Load Kaggle's folder layout (see the module docstring) with a stratified validation split.
 
-    `with_test=False` skips seg_test.
+    `with_test=False` skips seg_test. An image (or class folder) that is a symbolic link to
+    something outside `path` is an `InputError` unless `follow_links` (the default of Keras'
+    ``image_dataset_from_directory``, ``follow_links=False``; ``--follow-links`` on the CLI).
     """
     if not 0 < val_fraction < 1:
         raise InputError(f"val_fraction must be between 0 and 1. Received: val_fraction={val_fraction}")
@@ -230,12 +237,12 @@ def load_folder(path, seed: int = 0, val_fraction: float = 0.1, with_test: bool 
     train_dir = _find_split_dir(path, "seg_train")
     if train_dir is None:
         raise InputError(f"{path}: no seg_train/ folder (expected seg_train/<class>/*.jpg, Kaggle's layout)")
-    images, labels = _read_class_folders(train_dir)
+    images, labels = _read_class_folders(train_dir, path, follow_links)
     train, val = _stratified_split(images, labels, val_fraction, seed)
     splits = {"train": train, "val": val}
     test_dir = _find_split_dir(path, "seg_test") if with_test else None
     if test_dir is not None:
-        splits["test"] = _read_class_folders(test_dir)
+        splits["test"] = _read_class_folders(test_dir, path, follow_links)
     return ImageData(splits, source=f"{path} (seg_train split {1 - val_fraction:.0%}/{val_fraction:.0%}, seed {seed})")
 
 
@@ -247,8 +254,10 @@ def _find_split_dir(path: Path, name: str):
     return None
 
 
-def _read_class_folders(directory: Path):
-    """Decode `directory/<class>/*` to 48x48 (`load_image`); returns uint8 images and int64 labels sorted by class."""
+def _read_class_folders(directory: Path, root: Path, follow_links: bool):
+    """Decode `directory/<class>/*` to 48x48 (`load_image`); returns uint8 images and int64 labels sorted by class.
+
+    Without `follow_links`, a file resolving outside the data folder `root` is an `InputError`."""
     check_class_names(directory, sorted(p.name for p in directory.iterdir() if p.is_dir()))
     images, labels = [], []
     bad = []
@@ -257,6 +266,8 @@ def _read_class_folders(directory: Path):
         if not files:
             raise InputError(f"{directory / name}: empty class folder (no {'/'.join(IMAGE_EXTENSIONS)} images)")
         for file in files:
+            if not follow_links:
+                _check_inside(file, root)
             try:
                 images.append(load_image(file))
             except InputError as e:
@@ -265,6 +276,15 @@ def _read_class_folders(directory: Path):
     if bad:
         raise InputError(f"{bad[0]} ({len(bad)} unreadable image file(s) in {directory}; remove or replace them)")
     return np.stack(images), np.array(labels, dtype="int64")
+
+
+def _check_inside(file: Path, root: Path) -> None:
+    """Refuse `file` when it resolves (through symbolic links) to a place outside the data folder `root`."""
+    target = file.resolve()
+    if not target.is_relative_to(Path(root).resolve()):
+        raise InputError(f"{file}: a symbolic link to {target}, outside the data folder {root}; links out of a "
+                         "data folder are not followed (as Keras' image_dataset_from_directory, follow_links=False): "
+                         "pass --follow-links to read it")
 
 
 def _stratified_split(images, labels, val_fraction, seed):

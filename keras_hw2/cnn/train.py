@@ -92,9 +92,10 @@ def resolve_lr(value: str, model: str) -> float:
     return float(lr)
 
 
-def load_data(config: TrainConfig) -> ImageData:
-    """The images `config.data` names, validated (`keras_hw2.cnn.data.load_data`)."""
-    return image_data.load_data(config.data, seed=config.seed, val_fraction=config.val_fraction)
+def load_data(config: TrainConfig, follow_links: bool = False) -> ImageData:
+    """The images `config.data` names, validated (`keras_hw2.cnn.data.load_data`, with `follow_links`)."""
+    return image_data.load_data(config.data, seed=config.seed, val_fraction=config.val_fraction,
+                                follow_links=follow_links)
 
 
 def accuracy(labels, log_probabilities):

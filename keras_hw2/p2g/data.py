@@ -18,6 +18,10 @@ from keras_hw2.errors import InputError
 from keras_hw2.p2g.vocab import EOS, SOS, Vocabulary
 
 
+BOM = "\ufeff"  # a UTF-8 byte-order mark, which some editors put at the start of a file
+FORBIDDEN_CATEGORIES = ("Cc", "Zl", "Zp")  # control characters and line/paragraph separators (the tab aside)
+
+
 @dataclass(frozen=True)
 class Pair:
     phonemes: str  # NFC, single spaces between symbols
@@ -27,10 +31,14 @@ class Pair:
 def read_tsv(path) -> list:
     """Read a corpus file into a list of `Pair`s.
 
+    A UTF-8 byte-order mark at the start is dropped; lines end at ``\n``
+    (``\r\n`` too).
+
     Raises:
-        InputError: a missing or non-UTF-8 file, a line without exactly two
-            tab-separated fields, or an empty phoneme or spelling field; the
-            message names file and line.
+        InputError: a missing or non-UTF-8 file, a control character (NUL and
+            every other Unicode ``Cc`` but the tab, a line/paragraph separator,
+            or a byte-order mark after the start), a line without exactly two tab-separated fields, or an
+            empty phoneme or spelling field; the message names file and line.
     """
     path = Path(path)
     try:
@@ -44,8 +52,19 @@ def read_tsv(path) -> list:
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}: not UTF-8 (byte 0x{raw[e.start]:02x})") from None
+    text = text.removeprefix(BOM)
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline ending the last line
     pairs = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
+        line = line.removesuffix("\r")
+        bad = next((c for c in line if c == BOM or c != "\t" and unicodedata.category(c) in FORBIDDEN_CATEGORIES),
+                   None)
+        if bad is not None:
+            raise InputError(f"{path}:{number}: control character U+{ord(bad):04X} at column "
+                             f"{line.index(bad) + 1} (a control character, line separator or byte-order mark); "
+                             "a line holds printable phonemes<TAB>spelling only")
         fields = line.split("\t")
         if len(fields) < 2:
             raise InputError(f"{path}:{number}: no tab between phonemes and spelling: {line[:40]!r}")
@@ -81,6 +100,12 @@ def build_vocabularies(pairs) -> tuple:
     return source, target
 
 
+def phoneme_symbols(phonemes):
+    """``(batch_size,)`` UTF-8 phoneme strings -> ragged ``(batch_size, None)`` symbols: NFC, split at Unicode
+    whitespace (steps 1-2 of `encode_phonemes`)."""
+    return tensorflow_text.WhitespaceTokenizer().tokenize(tensorflow_text.normalize_utf8(phonemes, "NFC"))
+
+
 def encode_phonemes(phonemes, vocab: Vocabulary):
     """``(batch_size,)`` UTF-8 phoneme strings -> ``(batch_size, S)`` int32 ids, PAD=0-padded, S >= 1.
 
@@ -96,8 +121,7 @@ def encode_phonemes(phonemes, vocab: Vocabulary):
     >>> encode_phonemes(tf.constant(["k æ t", "t  zz", ""]), vocab).numpy().tolist()
     [[4, 5, 6], [6, 3, 0], [0, 0, 0]]
     """
-    symbols = tensorflow_text.WhitespaceTokenizer().tokenize(tensorflow_text.normalize_utf8(phonemes, "NFC"))
-    ids = vocab.lookup(symbols).to_tensor()
+    ids = vocab.lookup(phoneme_symbols(phonemes)).to_tensor()
     return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])
 
 

@@ -42,7 +42,7 @@ import tensorflow_text
 from keras_hw2 import checkpoints
 from keras_hw2.export import export_endpoints
 from keras_hw2.p2g import decoding
-from keras_hw2.p2g.data import encode_phonemes, split_characters
+from keras_hw2.p2g.data import encode_phonemes, phoneme_symbols, split_characters
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.vocab import SOS, UNK
 from keras_hw2.progress import Progress
@@ -51,6 +51,9 @@ MAX_BEAMS = 64  # most hypotheses per word a beam search may keep
 SOURCE_BUCKET = 8  # with jit_compile, source lengths are padded to a multiple of this (one XLA program per bucket)
 MAX_SAMPLES = 100  # most nucleus samples per word
 PROGRESS_MIN_WORDS = 100  # `Speller.decode` of more words than this shows a progress bar (beam search always does)
+# The bounds of one request to an exported signature (`request_checks`; docs/reliability.md). TF Serving has none.
+MAX_REQUEST_WORDS = 1024  # phoneme strings per request
+MAX_PHONEME_BYTES = 1024  # UTF-8 bytes per phoneme string (the longest training word is far below 100)
 
 PHONEMES = tf.TensorSpec([None], tf.string, name="phonemes")
 P = tf.TensorSpec([], tf.float32, name="p")
@@ -245,9 +248,51 @@ def load_checkpoint(run) -> Seq2Seq:
     return checkpoints.load_model(run, CHECK)
 
 
+def request_checks(phonemes) -> list:
+    """Assert ops refusing a request the exported signatures do not decode, ``InvalidArgument`` naming it.
+
+    Refused: more than `MAX_REQUEST_WORDS` strings; a string that is not UTF-8, longer than
+    `MAX_PHONEME_BYTES` bytes, or holds no phoneme symbol (empty or whitespace only). The
+    message names the first offending string's index in the batch.
+    """
+    size = tf.size(phonemes)
+    checks = [tf.debugging.Assert(size <= MAX_REQUEST_WORDS, [
+        f"a request holds at most {MAX_REQUEST_WORDS} phoneme strings. Received: batch size", size])]
+    def first(bad):  # the index of the first True (the batch size when none; an empty batch is fine)
+        return tf.argmax(tf.concat([tf.cast(bad, tf.int32), [1]], axis=0), output_type=tf.int32)
+
+    too_long = tf.strings.length(phonemes) > MAX_PHONEME_BYTES
+    checks.append(tf.debugging.Assert(tf.logical_not(tf.reduce_any(too_long)), [
+        f"a phoneme string holds at most {MAX_PHONEME_BYTES} UTF-8 bytes. Received: a longer one at index",
+        first(too_long)]))
+    not_utf8 = tf.strings.unicode_transcode(phonemes, "UTF-8", "UTF-8", errors="replace") != phonemes
+    checks.append(tf.debugging.Assert(tf.logical_not(tf.reduce_any(not_utf8)), [
+        "phoneme strings must be UTF-8. Received: invalid UTF-8 at index", first(not_utf8)]))
+    with tf.control_dependencies(checks):  # the tokenizer reads valid UTF-8 only
+        empty = phoneme_symbols(phonemes).row_lengths() == 0
+    checks.append(tf.debugging.Assert(tf.logical_not(tf.reduce_any(empty)), [
+        "a phoneme string holds at least one phoneme symbol. Received: an empty or whitespace-only one at index",
+        first(empty)]))
+    return checks
+
+
+def _guarded(function):
+    """`function` (a `Speller` signature) run after `request_checks` of its ``phonemes``, same input signature."""
+    def endpoint(phonemes, *args):
+        with tf.control_dependencies(request_checks(phonemes)):
+            return function(tf.identity(phonemes), *args)
+    return tf.function(endpoint, input_signature=function.input_signature)
+
+
 def export_speller(model: Seq2Seq, model_name="p2g", root="saved_models", version=None) -> Path:
-    """Export the three signatures (module docstring) as ``root/model_name/version``; returns that directory."""
+    """Export the three signatures (module docstring) as ``root/model_name/version``; returns that directory.
+
+    Each signature first checks its request (`request_checks`): the bounds `MAX_REQUEST_WORDS` and
+    `MAX_PHONEME_BYTES`, UTF-8, at least one phoneme symbol per string.
+    """
     speller = Speller(model)
-    endpoints = {"serving_default": speller.greedy, "nucleus": speller.sample, "beam_search": speller.beam_search}
+    endpoints = {name: _guarded(function) for name, function in
+                 {"serving_default": speller.greedy, "nucleus": speller.sample,
+                  "beam_search": speller.beam_search}.items()}
     return export_endpoints(endpoints, model_name, root=root, version=version,
                             track=[model, speller.source_table])

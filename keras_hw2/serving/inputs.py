@@ -65,7 +65,14 @@ def image_array(paths, spec: tf.TensorSpec) -> np.ndarray:
 
 
 def string_array(strings, spec: tf.TensorSpec) -> np.ndarray:
-    """UTF-8 strings (e.g. phonemes ``"t͡ʃ æ p l ə t"``) as the batch of a string input, sent as given."""
+    """UTF-8 strings (e.g. phonemes ``"t͡ʃ æ p l ə t"``) as the batch of a string input, sent as given.
+
+    An empty or whitespace-only string is refused before sending (no signature decodes one).
+    """
+    blank = next((i for i, s in enumerate(strings) if not s.strip()), None)
+    if blank is not None:
+        raise InputError(f"--strings: string {blank + 1} is empty or whitespace only; every string needs "
+                         f"content. Received: --strings={strings[blank]!r}")
     if spec.dtype != tf.string:
         raise InputError(f"signature input {describe(spec)} takes {spec.dtype.name}, not strings; "
                          "--strings fills string inputs only")
