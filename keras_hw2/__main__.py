@@ -12,7 +12,8 @@ TASKS = {
     "p2g": "phoneme-to-grapheme seq2seq",
     "hopfield": "modern Hopfield networks: calculus check and retrieval demo",
 }
-COMMANDS = {"report": "reproducing the whole homework (report.md, report.json, figures)"}  # commands without verbs
+COMMANDS = {"report": "reproducing the whole homework (report.md, report.json, figures)",  # commands without verbs
+            "presets": "the trained models shipped in the package (list, --json cards, build)"}
 
 
 def verbs(task: str) -> dict:

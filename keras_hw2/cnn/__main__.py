@@ -3,14 +3,15 @@
 With no arguments it runs ``train`` with its defaults: the baseline model on the
 embedded SYNTHETIC demo images for 10 epochs (a few minutes on 2 CPU cores),
 writing ``runs/cnn/<timestamp>/``. Pass ``--data`` for real data.
-``--run`` is a run directory or its best.keras file.
+``--run`` is a run directory or its best.keras file, or a preset (`python -m
+keras_hw2 presets`); ``predict`` without ``--run`` uses the preset intel_batchnorm_48.
 """
 import argparse
 import json
 import sys
 from pathlib import Path
 
-from keras_hw2 import cli
+from keras_hw2 import cli, presets
 from keras_hw2.checks import Integer
 
 SPLITS = ("train", "val", "test")
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_run_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
-    evaluate.add_argument("--run", required=True, help="a run directory, runs/cnn/<name>, or its best.keras")
+    evaluate.add_argument("--run", required=True, help=presets.run_help("cnn"))
     evaluate.add_argument("--data", required=True, help="homework .npz file (any split) or Kaggle folder")
     evaluate.add_argument("--split", choices=SPLITS, help="default: test if present, else val")
     evaluate.add_argument("--batch-size", type=cli.integer("--batch-size", minimum=1), default=64,
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_quiet_argument(evaluate)
 
     predict = commands.add_parser("predict", help=VERBS["predict"])
-    predict.add_argument("--run", required=True, help="a run directory, runs/cnn/<name>, or its best.keras")
+    predict.add_argument("--run", help=presets.run_help("cnn", default=True))
     predict.add_argument("files", nargs="+", metavar="FILE", help="JPEG, PNG, BMP or GIF files of any size")
     predict.add_argument("--top-k", type=cli.integer("--top-k", minimum=1), default=3,
                          help="classes per file, most probable first (default 3)")
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_quiet_argument(predict)
 
     export = commands.add_parser("export", help=VERBS["export"])
-    export.add_argument("--run", required=True, help="a run directory, runs/cnn/<name>, or its best.keras")
+    export.add_argument("--run", required=True, help=presets.run_help("cnn"))
     export.add_argument("--name", help="served model name (default cnn_<model>)")
     export.add_argument("--version", type=cli.integer("--version", minimum=1), help="version (default: next free)")
     export.add_argument("--models-dir", default="saved_models", help="model base directory (default saved_models/)")
@@ -142,8 +143,9 @@ def _evaluate(args) -> int:
     report = evaluate_model(model, images, labels, CLASS_NAMES, batch_size=args.batch_size)
     data = Path(args.data)
     name = f"evaluation-{data.name if data.is_dir() else data.stem}-{split}"
-    files = [checkpoint.parent / f"{name}.json", checkpoint.parent / f"{name}.png"]
-    with DirectoryLock(checkpoint.parent, what="run"):
+    out_dir = presets.output_dir(args.run, checkpoint.parent)  # never into an installed preset's directory
+    files = [out_dir / f"{name}.json", out_dir / f"{name}.png"]
+    with DirectoryLock(out_dir, what="run"):
         write_json(files[0], {"checkpoint": str(checkpoint), "data": str(data), "split": split, **report})
         plot_confusion_matrix(report["confusion_matrix"], CLASS_NAMES, files[1],
                               title=f"{checkpoint.parent.name}: {data.name} ({split})")
@@ -162,6 +164,7 @@ def _predict(args) -> int:
     from keras_hw2.devices import device_report
 
     Integer(minimum=1, maximum=len(CLASS_NAMES)).check("--top-k", args.top_k)
+    args.run = presets.run_or_default(args, "cnn")
     checkpoint = checkpoints.checkpoint_path(args.run)
     images = load_images(args.files)
     model = checkpoints.load_model(checkpoint, task="cnn")

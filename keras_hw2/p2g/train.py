@@ -63,11 +63,13 @@ class Corpus:
 
 
 def load_corpus(data_dir, splits=("train", "valid")) -> tuple:
-    """``({split: [Pair]}, announcement)`` from `data_dir/<split>.tsv`, or the embedded cmudict corpus."""
-    if data_dir is None:
-        corpus = cmudict_corpus.load_cmudict_corpus()
+    """``({split: [Pair]}, announcement)`` from `data_dir/<split>.tsv`, or an embedded cmudict corpus
+    (None: the sample; ``cmudict:full``: every word, `keras_hw2.p2g.cmudict_corpus.variant_of`)."""
+    variant = cmudict_corpus.variant_of(data_dir)  # None, or "cmudict:<variant>": an embedded corpus
+    if variant is not None:
+        corpus = cmudict_corpus.load_cmudict_corpus(variant)
         chosen = {s: corpus[s] for s in splits}
-        return chosen, cmudict_corpus.describe({s: len(corpus[s]) for s in cmudict_corpus.SPLITS})
+        return chosen, cmudict_corpus.describe({s: len(corpus[s]) for s in cmudict_corpus.SPLITS}, variant)
     chosen = {s: read_tsv(Path(data_dir) / f"{s}.tsv") for s in splits}
     sizes = ", ".join(f"{len(v):,} {s}" for s, v in chosen.items())
     return chosen, f"data: {data_dir}: {sizes} words"
