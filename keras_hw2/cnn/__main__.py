@@ -121,6 +121,8 @@ def _train(args) -> int:
           + ", ".join(f"{k} {v:.3f}" for k, v in results[split]["per_class_accuracy"].items() if v is not None))
     print(f"outputs in {run.path}: history.json, training_loss.png, validation_accuracy.png, best.keras, "
           f"confusion_matrix.png ({split}); tensorboard --logdir {run.path}")
+    if config.data is None:
+        print(presets.demo_note())
     return 0
 
 

@@ -127,6 +127,14 @@ def run_or_default(args, task: str):
     return name
 
 
+def demo_note() -> str:
+    """The closing lines of a CNN trained on the synthetic demo images: use the preset for real photos."""
+    name = default_preset("cnn")
+    return (f"note: this model learned the SYNTHETIC demo images, not photos; for a real photo use the trained "
+            f"preset {name} ({headline(card(name))}):\n"
+            f"  python -m keras_hw2.cnn predict photo.jpg      (all presets: python -m keras_hw2 presets)")
+
+
 def output_dir(run, run_dir) -> Path:
     """Where a command writes files about a model: `run_dir`, or ``runs/presets/<name>/`` for a preset."""
     if not is_preset(run):
