@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "recomputed for it, instead of the weights as trained (default on)")
     train.add_argument("--strategy", help="tf.distribute strategy: default, mirrored or multiworker; "
                                           "--batch-size is the global batch (default: default)")
+    train.add_argument("--init-from", help="a preset or a run (directory or .keras) whose weights start the "
+                                           "training, of the same --model (default: fresh weights)")
     cli.add_run_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
@@ -101,7 +103,7 @@ def _train(args) -> int:
 
     options = {name: getattr(args, name) for name in ("model", "data", "epochs", "batch_size", "dropout",
                                                        "val_fraction", "jit_compile", "strategy",
-                                                       "weight_averaging")
+                                                       "weight_averaging", "init_from")
                if getattr(args, name) is not None}
     options.setdefault("epochs", TrainConfig.epochs if args.data else DEMO_EPOCHS)
     if args.learning_rate is not None:
@@ -110,6 +112,10 @@ def _train(args) -> int:
     check_run_name(args.run_name)
     get_strategy(config.strategy)  # a multi-worker strategy must come before any other TensorFlow op
     data = load_data(config)
+    if config.init_from:  # refused before the run directory is written
+        from keras_hw2.cnn.models import MODELS, build_model
+        from keras_hw2.presets.finetune import check_classifier
+        check_classifier(config.init_from, build_model(batch_norm=MODELS[config.model]))
     cli.say(args, device_report(jit_compile=config.jit_compile), data.describe())
     with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
         cli.say(args, f"run: {run.path}{' (resumed)' if run.resumed else ''} | {config}")

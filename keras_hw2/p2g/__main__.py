@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
     train.add_argument("--strategy", help="tf.distribute strategy: default, mirrored or multiworker; "
                                           "--batch-size is the global batch (default: default)")
+    train.add_argument("--init-from", help="a preset or a run (directory or .keras) whose weights and vocabularies "
+                                           "start the training: same --attention and --units; the training words "
+                                           "may hold only its symbols (default: fresh weights)")
     cli.add_run_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
@@ -105,12 +108,17 @@ def _train(args) -> int:
     from keras_hw2.runs import check_run_name, open_run
 
     options = {name: getattr(args, name) for name in ("units", "dropout", "learning_rate", "batch_size", "epochs",
-                                                       "strategy", "sort_window") if getattr(args, name) is not None}
+                                                       "strategy", "sort_window", "init_from")
+               if getattr(args, name) is not None}
     config = TrainConfig(data=args.data, use_attention=args.attention, tie_embeddings=not args.untie_embeddings,
                          seed=args.seed, deterministic=args.deterministic, jit_compile=args.jit_compile, **options)
     check_run_name(args.run_name)
     get_strategy(config.strategy)  # a multi-worker strategy must come before any other TensorFlow op
     data = load_data(config)
+    if config.init_from:  # refused before the run directory is written
+        from keras_hw2.presets.finetune import check_speller
+        check_speller(config.init_from, {"units": config.units, "use_attention": config.use_attention,
+                                         "tie_embeddings": config.tie_embeddings}, data.splits["train"])
     cli.say(args, data.describe(), device_report(config.jit_compile))
     with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
         cli.say(args, f"run: {run.path}{' (resumed)' if run.resumed else ''}")

@@ -23,6 +23,7 @@ from keras_hw2.p2g.data import build_vocabularies, make_dataset, read_tsv
 from keras_hw2.p2g.evaluate import spell
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.serving import CHECKPOINT_FILE, Speller
+from keras_hw2.presets import finetune
 from keras_hw2.runs import Run, read_json, write_json
 
 TASK = "p2g"  # runs/p2g/<name>/
@@ -45,10 +46,12 @@ class TrainConfig:
     deterministic: bool = False  # also make TensorFlow ops deterministic
     jit_compile: bool = False  # XLA for the train step (recompiles per padded shape)
     strategy: str = "default"  # keras_hw2.distribute strategy
+    init_from: Optional[str] = None  # a preset or run whose weights and vocabularies start the training
 
     def __post_init__(self):
         validate(self, {**TRAINING_RULES, "data": OptionalPath(), "use_attention": Flag(), "tie_embeddings": Flag(),
-                        "units": Integer(minimum=2, even=True), "sort_window": Integer(minimum=0)},
+                        "units": Integer(minimum=2, even=True), "sort_window": Integer(minimum=0),
+                        "init_from": OptionalPath()},
                  flags={"use_attention": "--attention", "tie_embeddings": "--untie-embeddings"})
 
 
@@ -142,12 +145,13 @@ def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[Corpus] = N
         (CER and WER of the best epoch).
     """
     corpus = (load_data(config) if data is None else data).splits
-    source, target = build_vocabularies(corpus["train"])
+    source, target = (finetune.vocabularies(config.init_from) if config.init_from  # a speller keeps its symbols
+                      else build_vocabularies(corpus["train"]))
     _check_vocabulary(run, source, target)  # also for a finished run: its model must match this data
 
     def make_task() -> training.Task:
         return training.Task(
-            build_model=lambda: build_model(config, source, target),
+            build_model=lambda: finetune.initialize(build_model(config, source, target), config.init_from, TASK),
             loss=token_loss, loss_weights=is_token,
             train_data=lambda seed: make_dataset(corpus["train"], source, target, config.batch_size, shuffle=True,
                                                  seed=seed, sort_window=config.sort_window),

@@ -69,7 +69,7 @@ def card(name: str) -> dict:
                          "reinstall keras_hw2") from None
 
 
-def checked_file(name: str, task=None) -> Path:
+def checked_file(name: str, task=None, flag: str = "--run") -> Path:
     """Preset `name`'s ``.keras`` file, checked: the task (when given), present, its sha256 the card's.
 
     Raises:
@@ -79,7 +79,7 @@ def checked_file(name: str, task=None) -> Path:
     preset = PRESETS[_known(name)]
     if task is not None and preset.task != task:
         raise InputError(f"preset {name} is a {preset.task} model, not a {task} one; {task} presets: "
-                         f"{', '.join(list_presets(task))}. Received: --run={name}")
+                         f"{', '.join(list_presets(task))}. Received: {flag}={name}")
     path = file_path(name)
     expected = card(name)["file"]["sha256"]
     try:
@@ -130,8 +130,12 @@ def run_or_default(args, task: str):
 def demo_note() -> str:
     """The closing lines of a CNN trained on the synthetic demo images: use the preset for real photos."""
     name = default_preset("cnn")
+    try:
+        figures = f" ({headline(card(name))})"
+    except InputError:  # a broken installation: the run itself is fine, say it without the figures
+        figures = ""
     return (f"note: this model learned the SYNTHETIC demo images, not photos; for a real photo use the trained "
-            f"preset {name} ({headline(card(name))}):\n"
+            f"preset {name}{figures}:\n"
             f"  python -m keras_hw2.cnn predict photo.jpg      (all presets: python -m keras_hw2 presets)")
 
 
