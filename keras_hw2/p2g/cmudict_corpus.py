@@ -55,7 +55,7 @@ def labelled_split(data, default_split: str = "test"):
     Example:
     >>> pairs, description = labelled_split("cmudict:sample:valid")
     >>> len(pairs), description
-    (1000, 'embedded cmudict corpus (sample), valid split (1,000 words, ARPAbet)')
+    (1000, 'embedded cmudict corpus, valid split (1,000 words, ARPAbet)')
     >>> labelled_split("runs/p2g/x") is None
     True
 
@@ -75,7 +75,8 @@ def labelled_split(data, default_split: str = "test"):
         raise InputError(f"unknown split {split!r} of the embedded corpus; choose one of {', '.join(SPLITS)}. "
                          f"Received: --data={data}")
     pairs = load_cmudict_corpus(variant)[split]
-    return pairs, f"embedded cmudict corpus ({variant}), {split} split ({len(pairs):,} words, ARPAbet)"
+    named = "" if variant == DEFAULT_VARIANT else f" ({variant})"
+    return pairs, f"embedded cmudict corpus{named}, {split} split ({len(pairs):,} words, ARPAbet)"
 
 
 def variant_of(data):
