@@ -13,7 +13,8 @@ TASKS = {
     "hopfield": "modern Hopfield networks: calculus check and retrieval demo",
 }
 COMMANDS = {"report": "reproducing the whole homework (report.md, report.json, figures)",  # commands without verbs
-            "demo": "the local browser page of all three tasks (pip install .[demo])"}
+            "demo": "the local browser page of all three tasks (pip install .[demo])",
+            "presets": "the trained models shipped in the package (list, --json cards, build)"}
 
 
 def verbs(task: str) -> dict:

@@ -1,9 +1,10 @@
 """Trained models on disk: resolving ``--run`` and loading ``.keras`` files with one-line errors.
 
-``--run`` is a run directory (its ``best.keras``, `keras_hw2.runs.CHECKPOINT_FILE`)
-or a ``.keras`` file. The module knows no task: each task passes its own
-`ModelCheck` to `load_model`, which checks, in this order, and stops at the first
-problem with its own one-line `InputError`:
+``--run`` is a run directory (its ``best.keras``, `keras_hw2.runs.CHECKPOINT_FILE`),
+a ``.keras`` file, or a preset's name (`keras_hw2.presets`; a directory of that
+name is meant only when written as a path, ``./name``). The module knows no
+task: each task passes its own `ModelCheck` to `load_model`, which checks, in
+this order, and stops at the first problem with its own one-line `InputError`:
 
 1. missing: no such path, or a run directory without a trained model;
 2. truncated or corrupt: not a complete ``.keras`` zip archive (never Keras's
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from keras_hw2 import presets
 from keras_hw2.errors import InputError
 from keras_hw2.runs import CHECKPOINT_FILE, CONFIG_FILE, HISTORY_FILE, RESULTS_FILE, read_json
 
@@ -51,19 +53,21 @@ def checkpoint_path(run) -> Path:
     Raises:
         InputError: nothing at `run`, or a directory without a trained model.
     """
-    path = Path(run)
+    path = Path(presets.resolve_run(run))  # a preset's name: its shipped file
     if path.is_dir():
         if not (path / CHECKPOINT_FILE).is_file():
             raise InputError(f"{path / CHECKPOINT_FILE}: no trained model here (is the run unfinished?); "
                              f"pass a finished run directory, runs/<task>/<name>, or a .keras file")
         return path / CHECKPOINT_FILE
     if not path.exists():
-        raise InputError(f"{path}: no such run directory or .keras file")
+        raise InputError(f"{path}: no such run directory or .keras file{presets.unknown_hint(run)}")
     return path
 
 
 def run_config(run):
     """The training configuration (``config.json``) next to `run`'s checkpoint; None when there is none."""
+    if presets.is_preset(run):
+        return presets.run_config(run)
     path = checkpoint_path(run).parent / CONFIG_FILE
     return read_json(path) if path.is_file() else None
 
@@ -119,7 +123,7 @@ def load_model(run, check: ModelCheck):
     Raises:
         InputError: a missing, truncated, corrupt, foreign or unsafe file (see the module docstring).
     """
-    path = checkpoint_path(run)
+    path = checkpoint_path(presets.resolve_run(run, check.task))  # a preset of the other task is refused by name
     class_name = archive_config(path).get("class_name")
     if class_name not in check.class_names:
         raise InputError(f"{path}: holds a Keras {class_name} model, not {check.expected}; pass a "

@@ -166,7 +166,7 @@ def test_unknown_subcommand_is_a_one_line_error(python):
     result = python("-m", "keras_hw2", "gan")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: unknown command 'gan'; choose one of cnn, p2g, hopfield, report, demo"]
+        "error: unknown command 'gan'; choose one of cnn, p2g, hopfield, report, demo, presets"]
 
 
 @pytest.mark.parametrize("tf_config, chief", [

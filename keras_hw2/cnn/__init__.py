@@ -9,6 +9,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "data": ("CLASS_NAMES", "ImageData", "load_data", "load_split", "make_dataset", "write_synthetic_npz"),
     "evaluation": ("classification_report", "evaluate_model"),
     "images": ("load_image", "load_images"),
+    "preset": ("from_preset",),
     "models": ("build_model", "compile_model", "count_trainable_params", "nll_loss"),
     "predict": ("classify", "classify_files", "load_classifier"),
     "serving": ("export_model",),

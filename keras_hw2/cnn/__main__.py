@@ -3,14 +3,15 @@
 With no arguments it runs ``train`` with its defaults: the baseline model on the
 embedded SYNTHETIC demo images for 10 epochs (a few minutes on 2 CPU cores),
 writing ``runs/cnn/<timestamp>/``. Pass ``--data`` for real data.
-``--run`` is a run directory or its best.keras file.
+``--run`` is a run directory or its best.keras file, or a preset (`python -m
+keras_hw2 presets`); ``predict`` without ``--run`` uses the preset intel_batchnorm_48.
 """
 import argparse
 import json
 import sys
 from pathlib import Path
 
-from keras_hw2 import cli
+from keras_hw2 import cli, presets
 from keras_hw2.checks import Integer
 from keras_hw2.deploy import command as deploy_command
 
@@ -51,10 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--strategy", help="tf.distribute strategy: default, mirrored or multiworker; "
                                           "--batch-size is the global batch (default: default)")
     cli.add_follow_links_argument(train)
+    train.add_argument("--init-from", help="a preset or a run (directory or .keras) whose weights start the "
+                                           "training, of the same --model (default: fresh weights)")
     cli.add_run_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
-    evaluate.add_argument("--run", required=True, help="a run directory, runs/cnn/<name>, or its best.keras")
+    evaluate.add_argument("--run", required=True, help=presets.run_help("cnn"))
     evaluate.add_argument("--data", required=True, help="homework .npz file (any split) or Kaggle folder")
     evaluate.add_argument("--split", choices=SPLITS, help="default: test if present, else val")
     evaluate.add_argument("--batch-size", type=cli.integer("--batch-size", minimum=1), default=64,
@@ -67,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_quiet_argument(evaluate)
 
     predict = commands.add_parser("predict", help=VERBS["predict"])
-    predict.add_argument("--run", required=True, help="a run directory, runs/cnn/<name>, or its best.keras")
+    predict.add_argument("--run", help=presets.run_help("cnn", default=True))
     predict.add_argument("files", nargs="+", metavar="FILE", help="JPEG, PNG, BMP or GIF files of any size")
     predict.add_argument("--top-k", type=cli.integer("--top-k", minimum=1), default=3,
                          help="classes per file, most probable first (default 3)")
@@ -75,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_quiet_argument(predict)
 
     export = commands.add_parser("export", help=VERBS["export"])
-    export.add_argument("--run", required=True, help="a run directory, runs/cnn/<name>, or its best.keras")
+    export.add_argument("--run", required=True, help=presets.run_help("cnn"))
     export.add_argument("--name", help="served model name (default cnn_<model>)")
     export.add_argument("--version", type=cli.integer("--version", minimum=1), help="version (default: next free)")
     export.add_argument("--models-dir", default="saved_models", help="model base directory (default saved_models/)")
@@ -104,7 +107,7 @@ def _train(args) -> int:
 
     options = {name: getattr(args, name) for name in ("model", "data", "epochs", "batch_size", "dropout",
                                                        "val_fraction", "jit_compile", "strategy",
-                                                       "weight_averaging")
+                                                       "weight_averaging", "init_from")
                if getattr(args, name) is not None}
     options.setdefault("epochs", TrainConfig.epochs if args.data else DEMO_EPOCHS)
     if args.learning_rate is not None:
@@ -113,6 +116,10 @@ def _train(args) -> int:
     check_run_name(args.run_name)
     get_strategy(config.strategy)  # a multi-worker strategy must come before any other TensorFlow op
     data = load_data(config, follow_links=args.follow_links)
+    if config.init_from:  # refused before the run directory is written
+        from keras_hw2.cnn.models import MODELS, build_model
+        from keras_hw2.presets.finetune import check_classifier
+        check_classifier(config.init_from, build_model(batch_norm=MODELS[config.model]))
     cli.say(args, device_report(jit_compile=config.jit_compile), data.describe())
     with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
         cli.say_run(args, run, config)
@@ -124,6 +131,8 @@ def _train(args) -> int:
           + ", ".join(f"{k} {v:.3f}" for k, v in results[split]["per_class_accuracy"].items() if v is not None))
     print(cli.outputs_line(run, ["history.json", "training_loss.png", "validation_accuracy.png", "best.keras",
                                  f"confusion_matrix.png ({split})"]))
+    if config.data is None:
+        print(presets.demo_note())
     return 0
 
 
@@ -148,8 +157,9 @@ def _evaluate(args) -> int:
     report = evaluate_model(model, images, labels, CLASS_NAMES, batch_size=args.batch_size)
     data = Path(args.data)
     name = f"evaluation-{data.name if data.is_dir() else data.stem}-{split}"
-    files = [checkpoint.parent / f"{name}.json", checkpoint.parent / f"{name}.png"]
-    with DirectoryLock(checkpoint.parent, what="run"):
+    out_dir = presets.output_dir(args.run, checkpoint.parent)  # never into an installed preset's directory
+    files = [out_dir / f"{name}.json", out_dir / f"{name}.png"]
+    with DirectoryLock(out_dir, what="run"):
         write_json(files[0], {"checkpoint": str(checkpoint), "data": str(data), "split": split, **report})
         plot_confusion_matrix(report["confusion_matrix"], CLASS_NAMES, files[1],
                               title=f"{checkpoint.parent.name}: {data.name} ({split})")
@@ -166,6 +176,7 @@ def _predict(args) -> int:
     from keras_hw2.devices import device_report
 
     Integer(minimum=1, maximum=len(CLASS_NAMES)).check("--top-k", args.top_k)
+    args.run = presets.run_or_default(args, "cnn")
     results = classify_files(load_classifier(args.run), args.files, top_k=args.top_k)
     cli.say(args, device_report())
     if args.json:

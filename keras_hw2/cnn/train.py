@@ -37,6 +37,7 @@ from keras_hw2.cnn.models import (MODELS, averaged_weights, build_model, compile
 from keras_hw2.errors import InputError
 from keras_hw2.checks import Choice, Flag, Number, OptionalPath, validate
 from keras_hw2.hparams import TRAINING_RULES
+from keras_hw2.presets import finetune
 from keras_hw2.runs import CHECKPOINT_FILE, Run, read_json
 
 TASK = "cnn"  # runs/cnn/<name>/
@@ -60,11 +61,12 @@ class TrainConfig:
     strategy: str = "default"  # tf.distribute strategy (keras_hw2.distribute)
     jit_compile: bool = False  # XLA: about 6x slower to train on 2 CPU cores (docs/performance.md)
     weight_averaging: bool = True  # validate and keep the SGD weights' moving average (issue 15); False: as trained
+    init_from: Optional[str] = None  # a preset or run whose weights start the training (`keras_hw2.presets.finetune`)
 
     def __post_init__(self):
         validate(self, {**TRAINING_RULES, "model": Choice(tuple(MODELS)), "data": OptionalPath(),
                         "val_fraction": Number(low=0, high=1, low_open=True, high_open=True),
-                        "weight_averaging": Flag()})
+                        "weight_averaging": Flag(), "init_from": OptionalPath()})
 
 
 def best_lr_path(model: str, directory=TUNER_DIRECTORY) -> Path:
@@ -134,8 +136,9 @@ def make_task(config: TrainConfig, data: ImageData) -> training.Task:
     ema_momentum = (epoch_average_momentum(math.ceil(len(train_labels) / config.batch_size))
                     if config.weight_averaging else None)
     return training.Task(
-        build_model=lambda: compile_model(build_model(batch_norm=batch_norm, dropout=config.dropout),
-                                          config.learning_rate, ema_momentum=ema_momentum),
+        build_model=lambda: compile_model(
+            finetune.initialize(build_model(batch_norm=batch_norm, dropout=config.dropout), config.init_from, TASK),
+            config.learning_rate, ema_momentum=ema_momentum),
         loss=nll_loss, metrics={"accuracy": accuracy},
         train_data=lambda seed: make_dataset(train_images, train_labels, config.batch_size, shuffle=True, seed=seed),
         validation_data=make_dataset(val_images, val_labels, config.batch_size),

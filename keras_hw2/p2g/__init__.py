@@ -8,6 +8,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "attention": ("BahdanauAttention",),
     "decoding": ("BeamSampler", "GreedySampler", "NucleusSampler", "Sampler"),
     "metrics": ("character_error_rate", "word_error_rate", "word_error_rate_at_k"),
+    "preset": ("from_preset",),
     "models": ("Decoder", "Encoder", "Seq2Seq"),
     "speller": ("Speller", "export_speller", "load_checkpoint"),
     "vocab": ("Vocabulary",),

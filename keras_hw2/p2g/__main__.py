@@ -3,14 +3,15 @@
 Phoneme strings are symbols separated by spaces, in the alphabet of the data the
 run was trained on: ARPAbet for the embedded cmudict corpus ("K AE T"), IPA for
 the homework's WikiPron TSVs ("k æ t"). ``--run`` is a run directory or its
-best.keras file.
+best.keras file, or a preset (`python -m keras_hw2 presets`); ``predict``
+without ``--run`` uses the preset cmudict_attention (ARPAbet).
 """
 import argparse
 import json
 import sys
 from pathlib import Path
 
-from keras_hw2 import cli
+from keras_hw2 import cli, presets
 from keras_hw2.deploy import command as deploy_command
 from keras_hw2.errors import InputError
 
@@ -29,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Training options default to None: `keras_hw2.p2g.train.TrainConfig` holds the defaults.
     train = commands.add_parser("train", help=VERBS["train"])
-    train.add_argument("--data", help="directory with train.tsv and valid.tsv (IPA for the homework's data); "
-                                      "default: the embedded cmudict corpus (ARPAbet)")
+    train.add_argument("--data", help="directory with train.tsv and valid.tsv (IPA for the homework's data), or "
+                                      "cmudict:full (every cmudict word, ARPAbet); default: the embedded cmudict "
+                                      "sample (ARPAbet)")
     cli.add_hidden_alias(train, "--data-dir", dest="data")
     train.add_argument("--attention", action="store_true", help="Bahdanau attention")
     train.add_argument("--untie-embeddings", action="store_true", help="own output projection, not tied")
@@ -45,13 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
     train.add_argument("--strategy", help="tf.distribute strategy: default, mirrored or multiworker; "
                                           "--batch-size is the global batch (default: default)")
+    train.add_argument("--init-from", help="a preset or a run (directory or .keras) whose weights and vocabularies "
+                                           "start the training: same --attention and --units; the training words "
+                                           "may hold only its symbols (default: fresh weights)")
     cli.add_run_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
     test = commands.add_parser("test")  # evaluate's deprecated old name, not listed
     predict = commands.add_parser("predict", help=VERBS["predict"])
     for sub in (evaluate, test):
-        sub.add_argument("--data", help="a TSV file, or a data directory holding test.tsv; default: the test "
+        sub.add_argument("--data", help="a TSV file, a data directory holding test.tsv, or an embedded split, "
+                                        "cmudict:{sample,full}[:{train,valid,test}]; default: the test "
                                         "split of the corpus the run was trained on")
         sub.add_argument("--batch-size", type=cli.integer("--batch-size", minimum=1), default=1000,
                          help="words per decoding call (default 1000)")
@@ -61,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--attention-png", help="write the attention weights of the greedy spellings here "
                                                  "(runs trained with --attention)")
     for sub in (evaluate, test, predict):
-        _add_run_argument(sub)
+        _add_run_argument(sub, required=sub is not predict)
         sub.add_argument("--top-p", type=cli.number("--top-p", 0, 1, low_open=True),
                          help="also draw --k nucleus samples per word with this p, in (0, 1]")
         sub.add_argument("--k", type=cli.integer("--k", minimum=1), default=3,
@@ -82,10 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_run_argument(parser) -> None:
-    """The required ``--run``, also accepted under its deprecated name ``--checkpoint``."""
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--run", help="a run directory, runs/p2g/<name>, or its best.keras")
+def _add_run_argument(parser, required: bool = True) -> None:
+    """``--run`` (optional: the default preset), also accepted under its deprecated name ``--checkpoint``."""
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--run", help=presets.run_help("p2g", default=not required))
     cli.add_hidden_alias(group, "--checkpoint", dest="run")
 
 
@@ -107,12 +113,17 @@ def _train(args) -> int:
     from keras_hw2.runs import check_run_name, open_run
 
     options = {name: getattr(args, name) for name in ("units", "dropout", "learning_rate", "batch_size", "epochs",
-                                                       "strategy", "sort_window") if getattr(args, name) is not None}
+                                                       "strategy", "sort_window", "init_from")
+               if getattr(args, name) is not None}
     config = TrainConfig(data=args.data, use_attention=args.attention, tie_embeddings=not args.untie_embeddings,
                          seed=args.seed, deterministic=args.deterministic, jit_compile=args.jit_compile, **options)
     check_run_name(args.run_name)
     get_strategy(config.strategy)  # a multi-worker strategy must come before any other TensorFlow op
     data = load_data(config)
+    if config.init_from:  # refused before the run directory is written
+        from keras_hw2.presets.finetune import check_speller
+        check_speller(config.init_from, {"units": config.units, "use_attention": config.use_attention,
+                                         "tie_embeddings": config.tie_embeddings}, data.splits["train"])
     cli.say(args, data.describe(), device_report(config.jit_compile))
     with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
         cli.say_run(args, run, config)
@@ -159,6 +170,7 @@ def _predict(args) -> int:
     if args.attention_png and not Path(args.attention_png).resolve().parent.is_dir():
         raise InputError(f"{args.attention_png}: no such directory to write into. "
                          f"Received: --attention-png={args.attention_png}")
+    args.run = presets.run_or_default(args, "p2g")
     model = load_checkpoint(args.run)
     if args.attention_png and not model.use_attention:
         raise InputError(f"--attention-png needs a run trained with --attention. Received: --run={args.run}")

@@ -71,7 +71,8 @@ def evaluation_data(data=None, config=None) -> tuple:
     """The labelled words `evaluate` scores, and where they come from.
 
     Args:
-        data: a TSV file, or a data directory holding ``test.tsv``; None: the
+        data: a TSV file, a data directory holding ``test.tsv``, or an embedded
+            split (``cmudict:full``, ``cmudict:full:valid``); None: the
             test split of the corpus the run was trained on (`config`).
         config: the run's ``config.json``, or None when the checkpoint has none.
 
@@ -81,6 +82,9 @@ def evaluation_data(data=None, config=None) -> tuple:
     Raises:
         InputError: a bad file, a directory without ``test.tsv``, or an unknown training corpus.
     """
+    embedded = None if data is None else cmudict_corpus.labelled_split(data)  # --data cmudict:full[:valid]
+    if embedded is not None:
+        return embedded
     if data is not None:
         path = Path(data)
         if path.is_dir():
@@ -92,9 +96,8 @@ def evaluation_data(data=None, config=None) -> tuple:
         raise InputError("the checkpoint has no config.json beside it, so the corpus it was trained on is "
                          "unknown; pass --data FILE.tsv")
     corpus = trained_corpus(config)
-    if corpus is None:
-        pairs = cmudict_corpus.load_cmudict_corpus()["test"]
-        return pairs, f"embedded cmudict corpus, test split ({len(pairs):,} words, ARPAbet)"
+    if cmudict_corpus.variant_of(corpus) is not None:  # None or "cmudict:<variant>": an embedded corpus
+        return cmudict_corpus.labelled_split(corpus)
     path = Path(corpus) / TEST_FILE
     if not path.is_file():
         raise InputError(f"{path}: no such file; the run was trained on {corpus}, which has no test split; "

@@ -22,6 +22,7 @@ from keras_hw2.p2g import cmudict_corpus, metrics
 from keras_hw2.p2g.data import build_vocabularies, make_dataset, read_tsv
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.speller import Speller
+from keras_hw2.presets import finetune
 from keras_hw2.runs import CHECKPOINT_FILE, Run, read_json, write_json
 
 TASK = "p2g"  # runs/p2g/<name>/
@@ -44,10 +45,12 @@ class TrainConfig:
     deterministic: bool = False  # also make TensorFlow ops deterministic
     jit_compile: bool = False  # XLA for the train step (recompiles per padded shape)
     strategy: str = "default"  # keras_hw2.distribute strategy
+    init_from: Optional[str] = None  # a preset or run whose weights and vocabularies start the training
 
     def __post_init__(self):
         validate(self, {**TRAINING_RULES, "data": OptionalPath(), "use_attention": Flag(), "tie_embeddings": Flag(),
-                        "units": Integer(minimum=2, even=True), "sort_window": Integer(minimum=0)},
+                        "units": Integer(minimum=2, even=True), "sort_window": Integer(minimum=0),
+                        "init_from": OptionalPath()},
                  flags={"use_attention": "--attention", "tie_embeddings": "--untie-embeddings"})
 
 
@@ -62,11 +65,13 @@ class Corpus:
 
 
 def load_corpus(data_dir, splits=("train", "valid")) -> tuple:
-    """``({split: [Pair]}, announcement)`` from `data_dir/<split>.tsv`, or the embedded cmudict corpus."""
-    if data_dir is None:
-        corpus = cmudict_corpus.load_cmudict_corpus()
+    """``({split: [Pair]}, announcement)`` from `data_dir/<split>.tsv`, or an embedded cmudict corpus
+    (None: the sample; ``cmudict:full``: every word, `keras_hw2.p2g.cmudict_corpus.variant_of`)."""
+    variant = cmudict_corpus.variant_of(data_dir)  # None, or "cmudict:<variant>": an embedded corpus
+    if variant is not None:
+        corpus = cmudict_corpus.load_cmudict_corpus(variant)
         chosen = {s: corpus[s] for s in splits}
-        return chosen, cmudict_corpus.describe({s: len(corpus[s]) for s in cmudict_corpus.SPLITS})
+        return chosen, cmudict_corpus.describe({s: len(corpus[s]) for s in cmudict_corpus.SPLITS}, variant)
     chosen = {s: read_tsv(Path(data_dir) / f"{s}.tsv") for s in splits}
     sizes = ", ".join(f"{len(v):,} {s}" for s, v in chosen.items())
     return chosen, f"data: {data_dir}: {sizes} words"
@@ -123,6 +128,14 @@ def is_token(decoder_targets):
     return tf.cast(decoder_targets != 0, tf.float32)
 
 
+def vocabularies(config: TrainConfig, data: Corpus) -> tuple:
+    """``(source, target)`` vocabularies: the training words', or those of ``config.init_from``'s speller
+    (a speller keeps its symbols: its embedding rows are them)."""
+    if config.init_from:
+        return finetune.vocabularies(config.init_from)
+    return build_vocabularies(data.splits["train"])
+
+
 def make_task(config: TrainConfig, data: Corpus) -> training.Task:
     """What the engine trains for `config` on `data`: the task ``train`` and the benchmarks run.
 
@@ -138,9 +151,9 @@ def make_task(config: TrainConfig, data: Corpus) -> training.Task:
         plots and the final report.
     """
     corpus = data.splits
-    source, target = build_vocabularies(corpus["train"])
+    source, target = vocabularies(config, data)
     return training.Task(
-        build_model=lambda: build_model(config, source, target),
+        build_model=lambda: finetune.initialize(build_model(config, source, target), config.init_from, TASK),
         loss=token_loss, loss_weights=is_token,
         train_data=lambda seed: make_dataset(corpus["train"], source, target, config.batch_size, shuffle=True,
                                              seed=seed, sort_window=config.sort_window),
@@ -170,5 +183,5 @@ def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[Corpus] = N
     """
     data = load_data(config) if data is None else data
     # checked also for a finished run: its model must match this data
-    _check_vocabulary(run, *build_vocabularies(data.splits["train"]))
+    _check_vocabulary(run, *vocabularies(config, data))
     return training.train(config, run, lambda: make_task(config, data), verbose)
