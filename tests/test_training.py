@@ -90,12 +90,13 @@ def test_a_run_writes_history_plots_best_model_results_and_calls_the_keras_hooks
     run = run_root / "demo" / "a"
     history = json.loads((run / "history.json").read_text())
     assert history["epoch"] == [0, 1]
-    assert set(history) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"}
+    assert set(history) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds", "learning_rate"}
+    assert history["learning_rate"] == [pytest.approx(0.1)] * 2
     assert results["status"] == "finished" and results["epochs"] == 2
     best = int(np.argmax(history["val_accuracy"]))
     assert results["best_epoch"] == best + 1 and results["best_val_accuracy"] == history["val_accuracy"][best]
     assert json.loads((run / "results.json").read_text()) == results
-    assert (run / "loss.png").is_file() and not (run / "resume").exists()
+    assert (run / "loss.png").is_file() and (run / "resume").is_dir()  # kept: the run can be continued
     assert list((run / "train").glob("events.*")) and list((run / "validation").glob("events.*"))
     assert recorder.hooks == ["train_begin", "test_begin", "test_end:['accuracy', 'loss']", "epoch_end:0",
                               "test_begin", "test_end:['accuracy', 'loss']", "epoch_end:1"]

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from keras_hw2 import cli
+from keras_hw2 import cli, train_options
 from keras_hw2.checks import Integer
 
 SPLITS = ("train", "val", "test")
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "recomputed for it, instead of the weights as trained (default on)")
     train.add_argument("--strategy", help="tf.distribute strategy: default, mirrored or multiworker; "
                                           "--batch-size is the global batch (default: default)")
+    train_options.add_arguments(train, monitor="val_accuracy", augment=True)
     cli.add_run_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
@@ -102,6 +103,7 @@ def _train(args) -> int:
                                                        "val_fraction", "jit_compile", "strategy",
                                                        "weight_averaging")
                if getattr(args, name) is not None}
+    options.update(train_options.options(args, augment=True))
     options.setdefault("epochs", TrainConfig.epochs if args.data else DEMO_EPOCHS)
     if args.learning_rate is not None:
         options["learning_rate"] = resolve_lr(args.learning_rate, options.get("model", TrainConfig.model))

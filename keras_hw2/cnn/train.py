@@ -37,7 +37,8 @@ from keras_hw2.cnn.models import (MODELS, averaged_weights, build_model, compile
 from keras_hw2.errors import InputError
 from keras_hw2.checks import Choice, Flag, Number, OptionalPath, validate
 from keras_hw2.hparams import TRAINING_RULES
-from keras_hw2.runs import CHECKPOINT_FILE, Run, read_json
+from keras_hw2.runs import CHECKPOINT_FILE, Run, opt_in, read_json
+from keras_hw2.schedules import check_schedule, learning_rate
 
 TASK = "cnn"  # runs/cnn/<name>/
 DEMO_EPOCHS = 10  # epochs on the synthetic demo data when --epochs is not given
@@ -60,11 +61,17 @@ class TrainConfig:
     strategy: str = "default"  # tf.distribute strategy (keras_hw2.distribute)
     jit_compile: bool = False  # XLA: about 6x slower to train on 2 CPU cores (docs/performance.md)
     weight_averaging: bool = True  # validate and keep the SGD weights' moving average (issue 15); False: as trained
+    # Opt-in options (issue 23), left out of config.json at their defaults:
+    augment: bool = opt_in(False)  # random flip, translation, zoom and contrast of the training batches
+    lr_schedule: str = opt_in("constant")  # keras_hw2.schedules: constant, cosine or step
+    warmup_epochs: int = opt_in(0)  # linear learning-rate warm-up
+    early_stopping: Optional[int] = opt_in(None)  # patience in epochs on val_accuracy; None: train every epoch
 
     def __post_init__(self):
         validate(self, {**TRAINING_RULES, "model": Choice(tuple(MODELS)), "data": OptionalPath(),
                         "val_fraction": Number(low=0, high=1, low_open=True, high_open=True),
-                        "weight_averaging": Flag()})
+                        "weight_averaging": Flag(), "augment": Flag()})
+        check_schedule(self)
 
 
 def best_lr_path(model: str, directory=TUNER_DIRECTORY) -> Path:
@@ -130,13 +137,15 @@ def make_task(config: TrainConfig, data: ImageData) -> training.Task:
         return {"model": config.model, "best_val_accuracy": history["val_accuracy"][best], name: evaluation}
 
     batch_norm = MODELS[config.model]
-    ema_momentum = (epoch_average_momentum(math.ceil(len(train_labels) / config.batch_size))
-                    if config.weight_averaging else None)
+    steps_per_epoch = math.ceil(len(train_labels) / config.batch_size)
+    ema_momentum = epoch_average_momentum(steps_per_epoch) if config.weight_averaging else None
+    lr = learning_rate(config.learning_rate, config.lr_schedule, config.warmup_epochs, config.epochs, steps_per_epoch)
     return training.Task(
         build_model=lambda: compile_model(build_model(batch_norm=batch_norm, dropout=config.dropout),
-                                          config.learning_rate, ema_momentum=ema_momentum),
+                                          lr, ema_momentum=ema_momentum),
         loss=nll_loss, metrics={"accuracy": accuracy},
-        train_data=lambda seed: make_dataset(train_images, train_labels, config.batch_size, shuffle=True, seed=seed),
+        train_data=lambda seed: make_dataset(train_images, train_labels, config.batch_size, shuffle=True, seed=seed,
+                                             augment=config.augment),
         validation_data=make_dataset(val_images, val_labels, config.batch_size),
         monitor="val_accuracy", mode="max", title=config.model, report=report,
         evaluation_weights=averaged_weights,

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from keras_hw2 import cli
+from keras_hw2 import cli, train_options
 from keras_hw2.errors import InputError
 
 VERBS = {
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
     train.add_argument("--strategy", help="tf.distribute strategy: default, mirrored or multiworker; "
                                           "--batch-size is the global batch (default: default)")
+    train_options.add_arguments(train, monitor="val_cer", augment=False)
     cli.add_run_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
@@ -103,6 +104,7 @@ def _train(args) -> int:
 
     options = {name: getattr(args, name) for name in ("units", "dropout", "learning_rate", "batch_size", "epochs",
                                                        "strategy", "sort_window") if getattr(args, name) is not None}
+    options.update(train_options.options(args, augment=False))
     config = TrainConfig(data=args.data, use_attention=args.attention, tie_embeddings=not args.untie_embeddings,
                          seed=args.seed, deterministic=args.deterministic, jit_compile=args.jit_compile, **options)
     check_run_name(args.run_name)

@@ -7,6 +7,7 @@ CER and WER (`SpellingMetrics`, monitored: ``val_cer``, lower is better) and
 the CER plot. The run also keeps the vocabularies (vocabulary.json), so a
 resumed run refuses training data with other symbols.
 """
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -23,7 +24,8 @@ from keras_hw2.p2g.data import build_vocabularies, make_dataset, read_tsv
 from keras_hw2.p2g.evaluate import spell
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.serving import CHECKPOINT_FILE, Speller
-from keras_hw2.runs import Run, read_json, write_json
+from keras_hw2.runs import Run, opt_in, read_json, write_json
+from keras_hw2.schedules import check_schedule, learning_rate
 
 TASK = "p2g"  # runs/p2g/<name>/
 VOCABULARY_FILE = "vocabulary.json"
@@ -45,11 +47,16 @@ class TrainConfig:
     deterministic: bool = False  # also make TensorFlow ops deterministic
     jit_compile: bool = False  # XLA for the train step (recompiles per padded shape)
     strategy: str = "default"  # keras_hw2.distribute strategy
+    # Opt-in options (issue 23), left out of config.json at their defaults:
+    lr_schedule: str = opt_in("constant")  # keras_hw2.schedules: constant, cosine or step
+    warmup_epochs: int = opt_in(0)  # linear learning-rate warm-up
+    early_stopping: Optional[int] = opt_in(None)  # patience in epochs on val_cer; None: train every epoch
 
     def __post_init__(self):
         validate(self, {**TRAINING_RULES, "data": OptionalPath(), "use_attention": Flag(), "tie_embeddings": Flag(),
                         "units": Integer(minimum=2, even=True), "sort_window": Integer(minimum=0)},
                  flags={"use_attention": "--attention", "tie_embeddings": "--untie-embeddings"})
+        check_schedule(self)
 
 
 @dataclass
@@ -105,12 +112,14 @@ def _check_vocabulary(run: Run, source, target) -> None:
     write_json(path, current)
 
 
-def build_model(config: TrainConfig, source, target) -> Seq2Seq:
-    """The model compiled with its optimizer, Adam (the loss is `token_loss`, weighted by `is_token`)."""
+def build_model(config: TrainConfig, source, target, steps_per_epoch: int = 1) -> Seq2Seq:
+    """The model compiled with its optimizer, Adam (the loss is `token_loss`, weighted by `is_token`), at the
+    learning rate of ``config.lr_schedule`` over `steps_per_epoch` train steps per epoch."""
     model = Seq2Seq(source.tokens, target.tokens, units=config.units, dropout=config.dropout,
                     use_attention=config.use_attention, tie_embeddings=config.tie_embeddings)
     model.build(((None, None), (None, None)))
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))  # the engine computes the loss
+    lr = learning_rate(config.learning_rate, config.lr_schedule, config.warmup_epochs, config.epochs, steps_per_epoch)
+    model.compile(optimizer=keras.optimizers.Adam(lr))  # the engine computes the loss
     return model
 
 
@@ -140,8 +149,9 @@ def make_task(config: TrainConfig, data: Corpus) -> training.Task:
     """
     corpus = data.splits
     source, target = build_vocabularies(corpus["train"])
+    steps_per_epoch = math.ceil(len(corpus["train"]) / config.batch_size)
     return training.Task(
-        build_model=lambda: build_model(config, source, target),
+        build_model=lambda: build_model(config, source, target, steps_per_epoch),
         loss=token_loss, loss_weights=is_token,
         train_data=lambda seed: make_dataset(corpus["train"], source, target, config.batch_size, shuffle=True,
                                              seed=seed, sort_window=config.sort_window),
