@@ -91,7 +91,8 @@ def learning_rate(base: float, schedule: str, warmup_epochs: int, epochs: int, s
             0.0 if warmup else base, decay_steps=(epochs - warmup_epochs) * steps_per_epoch,
             warmup_target=base if warmup else None, warmup_steps=warmup)
     if schedule == "step":
-        boundaries = [int(fraction * epochs) * steps_per_epoch for fraction in STEP_BOUNDARIES]
+        # PiecewiseConstantDecay keeps a value up to its boundary, included: the new one starts the step after.
+        boundaries = [int(fraction * epochs) * steps_per_epoch - 1 for fraction in STEP_BOUNDARIES]
         after = keras.optimizers.schedules.PiecewiseConstantDecay(
             boundaries, [base * STEP_FACTOR ** i for i in range(len(boundaries) + 1)])
         return Warmup(base, warmup, after) if warmup else after
