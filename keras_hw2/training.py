@@ -89,7 +89,8 @@ class Task:
         validation_data: the ``(x, y)`` validation batches, or None.
         callbacks: ``model -> [keras.callbacks.Callback]``, the task's own;
             they run first, so the logs they add are recorded.
-        plots: ``{file name: (history keys, y label)}``: PNGs redrawn after every epoch.
+        plots: ``{file name: (history keys, y label)}``: PNGs redrawn after every epoch, one curve per key
+            (labelled "validation" for a ``val_`` key, else "training": the same quantity's two curves overlaid).
         title: the plots' title.
         report: ``(run, history, best_index) -> dict``: the task's final figures
             (called once training has ended, ``best.keras`` being written in
@@ -393,8 +394,14 @@ class _PlotWriter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         history = self.run.history
         for file_name, (keys, ylabel) in self.plots.items():
-            curves = {key: [math.nan if v is None else v for v in history[key]] for key in keys if key in history}
+            curves = {curve_label(key): [math.nan if v is None else v for v in history[key]]
+                      for key in keys if key in history}
             plot_curves(curves, self.run.file(file_name), ylabel=ylabel, title=self.title)
+
+
+def curve_label(key: str) -> str:
+    """A plot's label of the history key `key`: "validation" for ``val_...``, else "training"."""
+    return "validation" if key.startswith("val_") else "training"
 
 
 def _best_index(history: dict, task: Task, num_epochs: int):

@@ -40,7 +40,7 @@ def _train(tiny_npz, run_root, name, *extra):
 def test_train_plot_export_and_reload_in_a_clean_process(tiny_npz, run_root, tmp_path, python, capsys):
     assert _train(tiny_npz, run_root, "e2e") == 0
     run = run_root / "cnn" / "e2e"
-    for name in ("config.json", "history.json", "training_loss.png", "validation_accuracy.png",
+    for name in ("config.json", "history.json", "loss.png", "accuracy.png",
                  "confusion_matrix.png", "results.json", "best.keras"):
         assert (run / name).is_file(), name
     assert list((run / "train").glob("events.out.tfevents.*")) and list((run / "validation").glob("events.*"))

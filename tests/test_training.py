@@ -393,3 +393,21 @@ def test_a_scheduled_learning_rate_is_logged_per_epoch_and_resumed_exactly(run_r
     for a, b in zip(resumed.weights[3], whole.weights[3]):
         np.testing.assert_array_equal(a, b)
     assert _history(run_root, "cut") == history
+
+
+def test_the_plots_overlay_training_and_validation_with_whole_epoch_ticks(run_root):
+    from matplotlib import pyplot as plt
+
+    from keras_hw2.plots import draw_curves
+
+    _train(Config(epochs=3), run_root, "curves", Recorder())
+    assert (run_root / "demo" / "curves" / "loss.png").stat().st_size > 1000
+    history = json.loads((run_root / "demo" / "curves" / "history.json").read_text())
+    fig, ax = plt.subplots()
+    draw_curves(ax, {training.curve_label(key): history[key] for key in ("loss", "val_loss")})
+    assert [line.get_label() for line in ax.get_lines()] == ["training", "validation"]
+    assert [line.get_ydata().tolist() for line in ax.get_lines()] == [history["loss"], history["val_loss"]]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks == [1.0, 2.0, 3.0]
+    plt.close(fig)

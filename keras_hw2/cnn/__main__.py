@@ -120,7 +120,7 @@ def _train(args) -> int:
     split = "test" if "test" in results else "validation"
     print(f"{split} accuracy of best.keras {results[split]['accuracy']:.4f}; per class: "
           + ", ".join(f"{k} {v:.3f}" for k, v in results[split]["per_class_accuracy"].items() if v is not None))
-    print(f"outputs in {run.path}: history.json, training_loss.png, validation_accuracy.png, best.keras, "
+    print(f"outputs in {run.path}: history.json, loss.png, accuracy.png, best.keras, "
           f"confusion_matrix.png ({split}); tensorboard --logdir {run.path}")
     return 0
 

@@ -4,8 +4,10 @@
 particular to the scene classifiers, and `train_and_evaluate(config, run, data=None)`
 trains it: the model (`build_model` +
 `compile_model`, plain SGD), the NLL loss and per-example accuracy, the image
-datasets, the monitored ``val_accuracy``, and the plots of the training loss
-and the validation accuracy. Once trained, ``best.keras`` (the epoch with the
+datasets, the monitored ``val_accuracy``, and the plots of training against
+validation loss (loss.png) and accuracy (accuracy.png; training figures are
+those of the trained weights with dropout on, validation ones of the weights
+validated). Once trained, ``best.keras`` (the epoch with the
 best validation accuracy) is evaluated on the test split when the data has
 one, else on the validation split: accuracy, per-class accuracy and a
 confusion-matrix PNG, all in ``results.json``.
@@ -151,8 +153,8 @@ def make_task(config: TrainConfig, data: ImageData) -> training.Task:
         evaluation_weights=averaged_weights,
         callbacks=lambda model: [PreciseBatchNorm(train_images, seed=config.seed)]
         if config.weight_averaging and batch_norm else [],
-        plots={"training_loss.png": (["loss"], "NLL loss"),
-               "validation_accuracy.png": (["val_accuracy"], "validation accuracy")})
+        plots={"loss.png": (["loss", "val_loss"], "NLL loss"),
+               "accuracy.png": (["accuracy", "val_accuracy"], "accuracy")})
 
 
 def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[ImageData] = None, verbose="auto") -> dict:

@@ -158,7 +158,7 @@ def make_task(config: TrainConfig, data: Corpus) -> training.Task:
         validation_data=make_dataset(corpus["valid"], source, target, config.batch_size),
         monitor="val_cer", mode="min",
         callbacks=lambda model: [SpellingMetrics(corpus["valid"], Speller(model))],
-        plots={"val_cer.png": (["val_cer"], "validation CER"),
+        plots={"val_cer.png": (["val_cer"], "validation CER (greedy; no training CER is computed)"),
                "loss.png": (["loss", "val_loss"], "cross-entropy per target token")},
         title=f"p2g ({'attention' if config.use_attention else 'no attention'})",
         report=lambda run, history, best: {"val_cer": history["val_cer"][best], "val_wer": history["val_wer"][best],
