@@ -102,7 +102,8 @@ def build_sections(outcomes: dict, data: dict, total_steps: list, smoke: bool = 
     ]
     finished = {key: outcome for key, outcome in outcomes.items() if outcome.finished}
     titles = dict(total_steps)
-    for section in sections:
+    chosen = [section for section in sections if set(section.steps) & set(titles)]
+    for section in chosen:
         for key in section.steps:
             outcome = outcomes.get(key)
             if outcome is None:
@@ -117,7 +118,7 @@ def build_sections(outcomes: dict, data: dict, total_steps: list, smoke: bool = 
             table.columns = SMOKE_COLUMNS
             table.caption = f"{SMOKE_CAPTION} {table.caption}".strip()
     steps = Section("steps", "Steps", [key for key, _ in total_steps], tables=[_steps_table(outcomes, total_steps)])
-    return [*(section for section in sections if set(section.steps) & set(titles)), steps]
+    return [*chosen, steps]
 
 
 def _source(outcome, file_name=RESULT_FILE) -> str:
@@ -132,7 +133,8 @@ def _hopfield_tables(finished: dict) -> list:
         data = f"{figures['num_instances']} random float64 instances"
         source = _source(check, CHECK_FILE)
         rows = []
-        for key in [*(key for key in CHECKS if key in passed), *(key for key in passed if key not in CHECKS)]:
+        # the checks without a row text in CHECKS sorted: a result read back from result.json has sorted keys
+        for key in [*(key for key in CHECKS if key in passed), *sorted(key for key in passed if key not in CHECKS)]:
             ok = passed[key]
             label, claim = CHECKS.get(key, (key, None))
             limit = (f"<= {UPPER_LIMITS[key]:.0e}" if key in UPPER_LIMITS else
