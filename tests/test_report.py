@@ -368,9 +368,7 @@ def test_only_runs_and_writes_the_questions_named(tmp_path, monkeypatch, capsys)
     report = json.loads((tmp_path / "reports/q1/report.json").read_text())
     assert report["questions"] == ["q1"] and [step["key"] for step in report["steps"]] == STEP_KEYS[:2]
     assert "0 of 2 steps were reused" in markdown
-    assert sorted(path.name for path in (tmp_path / "runs" / "report").iterdir()
-                  if not path.name.startswith(".")) == sorted(step["directory"].split("/")[-1]
-                                                              for step in report["steps"])
+    assert not [path for path in (tmp_path / "runs" / "report").iterdir() if path.name.startswith(("cnn", "p2g"))]
     assert not (tmp_path / "runs" / "cnn").exists() and not (tmp_path / "runs" / "p2g").exists()
 
 
