@@ -129,7 +129,7 @@ def _evaluate(args) -> int:
     """Score a run on one labelled split; print the report and write it next to the run's results."""
     from keras_hw2 import checkpoints
     from keras_hw2.cnn.data import CLASS_NAMES, load_split
-    from keras_hw2.cnn.evaluation import evaluate_model, format_report, plot_confusion_matrix
+    from keras_hw2.cnn.evaluation import evaluate_model, format_report, plot_confusion_matrix, plot_misclassified
     from keras_hw2.devices import device_report
     from keras_hw2.locks import DirectoryLock
     from keras_hw2.runs import write_json
@@ -144,14 +144,16 @@ def _evaluate(args) -> int:
     report = evaluate_model(model, images, labels, CLASS_NAMES, batch_size=args.batch_size)
     data = Path(args.data)
     name = f"evaluation-{data.name if data.is_dir() else data.stem}-{split}"
-    files = [checkpoint.parent / f"{name}.json", checkpoint.parent / f"{name}.png"]
+    files = [checkpoint.parent / f"{name}.json", checkpoint.parent / f"{name}.png",
+             checkpoint.parent / f"{name}-errors.png"]
     with DirectoryLock(checkpoint.parent, what="run"):
         write_json(files[0], {"checkpoint": str(checkpoint), "data": str(data), "split": split, **report})
         plot_confusion_matrix(report["confusion_matrix"], CLASS_NAMES, files[1],
                               title=f"{checkpoint.parent.name}: {data.name} ({split})")
+        plot_misclassified(images, report["misclassified"], CLASS_NAMES, files[2], title=f"{data.name} ({split})")
     print(f"{checkpoint} on {data} ({split} split, {report['images']} images):")
     print(format_report(report, CLASS_NAMES))
-    print(f"wrote {files[0]}, {files[1]}")
+    print(f"wrote {', '.join(map(str, files))}")
     return 0
 
 
