@@ -17,10 +17,10 @@ NAMES = ("lr_schedule", "warmup_epochs", "early_stopping")
 def add_arguments(parser: argparse.ArgumentParser, monitor: str, augment: bool) -> None:
     """Add the flags to a ``train`` parser; `monitor` names the validation metric early stopping watches;
     `augment` offers ``--augment`` (the P2G parser takes it only to refuse it)."""
-    parser.add_argument("--lr-schedule", help="learning rate per batch: constant (the homework), cosine (to 0 at "
+    parser.add_argument("--lr-schedule", metavar="{constant,cosine,step}", help="learning rate per batch: constant (the homework), cosine (to 0 at "
                                               "the last step) or step (x0.1 at 1/2 and 3/4 of --epochs) "
                                               "(default constant)")
-    parser.add_argument("--warmup-epochs", type=int, help="epochs of linear warm-up from 0 to --learning-rate, "
+    parser.add_argument("--warmup-epochs", type=int, metavar="N", help="epochs of linear warm-up from 0 to --learning-rate, "
                                                           "fewer than --epochs (default 0)")
     parser.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                         help=f"stop once {monitor} has not improved for PATIENCE epochs (default: off)")

@@ -117,6 +117,8 @@ def _train(args) -> int:
         results = train_and_evaluate(config, run, data, verbose=cli.verbosity(args))
     print(f"best validation accuracy {results['best_val_accuracy']:.4f} at epoch {results['best_epoch']} "
           f"of {results['epochs']}")
+    if "stop_reason" in results:
+        print(results["stop_reason"])
     split = "test" if "test" in results else "validation"
     print(f"{split} accuracy of best.keras {results[split]['accuracy']:.4f}; per class: "
           + ", ".join(f"{k} {v:.3f}" for k, v in results[split]["per_class_accuracy"].items() if v is not None))
