@@ -215,6 +215,12 @@ def test_a_finished_run_trained_again_with_more_epochs_continues_bit_for_bit(tin
         np.testing.assert_array_equal(a, b)
     results = [json.loads((run / "results.json").read_text()) for run in runs]
     assert results[0] == results[1] and results[0]["epochs"] == 3
+    logged = {}  # TensorBoard continues too: every epoch's loss and learning rate, once
+    for path in (runs[1] / "train").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                logged.setdefault(value.tag, []).append(event.step)
+    assert sorted(logged["epoch_loss"]) == sorted(logged["epoch_learning_rate"]) == [0, 1, 2]
 
 
 def test_fewer_epochs_than_a_run_has_is_one_line_exit_2_and_changes_nothing(tiny_npz, run_root, capsys):
