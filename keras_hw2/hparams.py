@@ -14,8 +14,9 @@ import numbers
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from keras_hw2.checks import Choice, Flag, Integer, Number
+from keras_hw2.checks import Choice, Flag, Integer, Number, OrNone
 from keras_hw2.distribute import STRATEGIES
+from keras_hw2.schedules import SCHEDULES
 
 METRICS_PREFIX = "results/"  # tag prefix of the final metrics written by `log_metrics`
 
@@ -30,6 +31,9 @@ TRAINING_RULES = {
     "deterministic": Flag(),
     "jit_compile": Flag(),
     "strategy": Choice(STRATEGIES),
+    "lr_schedule": Choice(SCHEDULES),
+    "warmup_epochs": Integer(minimum=0),
+    "early_stopping": OrNone(Integer(minimum=1)),
 }
 
 

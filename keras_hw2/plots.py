@@ -10,10 +10,25 @@ import matplotlib
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+
+def draw_curves(ax, curves: dict, xlabel="epoch", ylabel="", title="") -> None:
+    """Draw each curve of `curves` (``{label: sequence of numbers}``) against its 1-based index on `ax`,
+    with integer ticks on the x axis (epochs are whole) and a legend when there are several."""
+    for label, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(curves) > 1:
+        ax.legend()
 
 
 def plot_curves(curves: dict, path, xlabel="epoch", ylabel="", title="") -> Path:
-    """Plot one or more curves against their index (1-based) and save a PNG.
+    """Plot one or more curves against their index (1-based) and save a PNG (`draw_curves`).
 
     Args:
         curves: ``{label: sequence of numbers}``; each is drawn as a line.
@@ -23,14 +38,7 @@ def plot_curves(curves: dict, path, xlabel="epoch", ylabel="", title="") -> Path
         The path written.
     """
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for label, values in curves.items():
-        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if len(curves) > 1:
-        ax.legend()
+    draw_curves(ax, curves, xlabel=xlabel, ylabel=ylabel, title=title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -9,14 +9,24 @@ Layout (``tensorboard --logdir runs`` shows every run, and its HParams)::
         results.json     final figures and "status": "finished" or "failed"
         *.png            plots, redrawn after every epoch
         train/ validation/   TensorBoard event files (the run's HParams in the directory itself)
-        resume/          the state of the last finished epoch (`keras_hw2.training`)
+        resume/          the state of the last finished epoch (`keras_hw2.training`), kept once the run has
+                         finished so that it can be continued (its weights and optimizer state: a few times the
+                         size of best.keras; delete it to save the space: the run can then no longer be continued)
         .lock            held while a process uses the run (`keras_hw2.locks.DirectoryLock`)
 
 A run name is one path component matching `RUN_NAME_PATTERN`. Re-running a
 command with the same ``--run-name`` resumes that run from its last finished
 epoch, provided its configuration is the same; a run directory made with
-another configuration is refused rather than silently reused, and a run that
-another process is using is refused with that process's pid.
+another configuration is refused rather than silently reused (the message names
+the keys that differ), and a run that another process is using is refused with
+that process's pid. The one difference accepted is a larger ``epochs``: the run
+is continued from its last finished epoch to the new count (`Run.continued`),
+as if it had been started with that count; fewer epochs than the run already
+has are refused.
+
+Fields made with `opt_in` are left out of config.json while they hold their
+default, so adding such an option changes neither the config.json of a run that
+does not use it nor whether an older run resumes.
 
 With ``--strategy multiworker`` only the chief writes the run directory; every
 other worker gets a temporary directory, removed when the run is closed (the
@@ -30,7 +40,7 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, field, fields, is_dataclass
 from pathlib import Path
 
 import keras
@@ -43,6 +53,7 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "best.keras"  # every task: the whole model of the best validation epoch
 HISTORY_FILE = "history.json"
 RESULTS_FILE = "results.json"
+RESUME_DIR = "resume"  # the last finished epoch's state, inside the run directory (`keras_hw2.training`)
 RUN_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # one path component, like export names
 
 
@@ -106,9 +117,28 @@ def check_run_name(name) -> None:
                          f"'-'; no path). Received: --run-name={name!r}")
 
 
+def opt_in(default):
+    """A config dataclass field left out of `config_dict` (so of config.json) while it holds `default`.
+
+    Example:
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Config:
+    ...     epochs: int = 40
+    ...     augment: bool = opt_in(False)
+    >>> config_dict(Config()), config_dict(Config(augment=True))
+    ({'epochs': 40}, {'epochs': 40, 'augment': True})
+    """
+    return field(default=default, metadata={"opt_in": True})
+
+
 def config_dict(config) -> dict:
-    """`config` (a dataclass or a dict) as the JSON-ready dict a run's config.json holds."""
-    return json.loads(json.dumps(asdict(config) if is_dataclass(config) else dict(config), default=str))
+    """`config` (a dataclass or a dict) as the JSON-ready dict a run's config.json holds (without the
+    `opt_in` fields at their defaults)."""
+    if is_dataclass(config):
+        omitted = {f.name for f in fields(config) if f.metadata.get("opt_in") and getattr(config, f.name) == f.default}
+        config = {k: v for k, v in asdict(config).items() if k not in omitted}
+    return json.loads(json.dumps(dict(config), default=str))
 
 
 class Run:
@@ -118,9 +148,10 @@ class Run:
         path: the directory, `runs/<task>/<name>` (a temporary one on a non-chief worker).
         name: the run's name.
         config: the run's configuration as a JSON-ready dict.
-        resumed: True when the directory already held this run (same config), unfinished: training
-            continues from its last finished epoch.
+        resumed: True when the directory already held this run (same config, or more epochs), unfinished or
+            continued: training continues from its last finished epoch.
         finished: True when the directory already held this run, finished: nothing is trained again.
+        continued: the number of epochs of a finished run that ``epochs`` now asks to continue (else None).
         is_chief: False on a non-chief multi-worker process, whose directory is temporary.
     """
 
@@ -128,7 +159,11 @@ class Run:
         self.path = path
         self.name = name
         self.config = config
-        self.finished = resumed and (self.results or {}).get("status") == "finished"
+        results = (self.results or {}) if resumed else {}
+        done = results.get("status") == "finished"
+        more = done and "stop_reason" not in results and config.get("epochs", 0) > results.get("epochs", 0)
+        self.finished = done and not more
+        self.continued = results["epochs"] if more else None
         self.resumed = resumed and not self.finished
         self.is_chief = is_chief
         self._lock = lock
@@ -153,6 +188,8 @@ class Run:
         """The line a command prints about its run: ``run: <path>``, then ``(resumed)`` or ``(finished: ...)``."""
         if self.finished:
             return f"run: {self.path} (finished: nothing to train; its results follow)"
+        if self.continued:
+            return f"run: {self.path} (continued: from its {self.continued} finished epochs to {self.config['epochs']})"
         return f"run: {self.path}{' (resumed)' if self.resumed else ''}"
 
     def close(self) -> None:
@@ -221,8 +258,10 @@ def _check_stored_config(path: Path, config: dict) -> bool:
     if not stored_path.exists():
         raise InputError(f"{path}: exists but holds no {CONFIG_FILE}; choose another --run-name")
     stored = read_json(stored_path)
-    if stored != config:
-        keys = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+    keys = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+    if keys == ["epochs"]:
+        _check_continuation(path, stored, config)
+    elif keys:
         raise InputError(f"{path}: holds a run with another configuration (differs in: {', '.join(keys)}); "
                          "refusing to resume it; choose another --run-name")
     for name in (HISTORY_FILE, RESULTS_FILE):  # every run file a command reads parses, or is named here
@@ -230,6 +269,27 @@ def _check_stored_config(path: Path, config: dict) -> bool:
             raise InputError(f"{path / name}: not a JSON object; a corrupt run file: remove the run directory "
                              "or choose another --run-name")
     return True
+
+
+def _check_continuation(path: Path, stored: dict, config: dict) -> None:
+    """Refuse to train the run in `path` to another ``epochs`` when it cannot be: fewer epochs than it has,
+    a learning-rate schedule spanning the old count, or a finished run whose last state is gone."""
+    epochs = config["epochs"]
+    results = read_json(path / RESULTS_FILE) if (path / RESULTS_FILE).exists() else {}
+    finished = results.get("status") == "finished"
+    history = read_json(path / HISTORY_FILE) if (path / HISTORY_FILE).exists() else {}
+    done = results["epochs"] if finished else len(history.get("epoch", []))
+    if not isinstance(epochs, int) or epochs < done:
+        raise InputError(f"{path}: the run already has {done} epochs; --epochs must be at least that to continue "
+                         f"it. Received: --epochs={epochs}")
+    if stored.get("lr_schedule", "constant") != "constant":
+        raise InputError(f"{path}: its --lr-schedule {stored['lr_schedule']} spans its {stored['epochs']} epochs, so "
+                         f"it cannot be continued to another count; choose another --run-name. "
+                         f"Received: --epochs={epochs}")
+    if finished and "stop_reason" not in results and not (path / RESUME_DIR).is_dir():
+        raise InputError(f"{path}: holds no {RESUME_DIR}/ state of its last epoch (deleted, or the run finished "
+                         f"before runs kept it), so it cannot be continued; choose another --run-name. "
+                         f"Received: --epochs={epochs}")
 
 
 class HistoryWriter(keras.callbacks.Callback):

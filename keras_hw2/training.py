@@ -26,11 +26,20 @@ metrics, datasets, monitored metric, task callbacks, plots and final report);
 5. after each epoch: a non-finite loss ends the run (results.json status
    "failed", never a best checkpoint; a `TrainingError`); otherwise the epoch's state is saved
    for resuming (`tf.train.CheckpointManager` in ``resume/``, written
-   atomically by TensorFlow, removed once the run has finished) and, when the monitored metric improves on the best in
+   atomically by TensorFlow, kept once the run has finished so that a larger
+   ``epochs`` continues it) and, when the monitored metric improves on the best in
    history.json, the whole model goes to ``best.keras`` (written to a
-   temporary file, then renamed);
-6. writes results.json (status "finished") and logs the config and the final
-   figures to TensorBoard's HParams dashboard.
+   temporary file, then renamed); with ``config.early_stopping`` = P, the run
+   stops once P epochs have passed without the monitored metric improving on
+   its best (decided from history.json, so a resumed run stops where an
+   uninterrupted one does);
+6. writes results.json (status "finished"; ``stop_reason`` when it stopped
+   early) and logs the config and the final figures to TensorBoard's HParams
+   dashboard.
+
+Every epoch's logs hold ``learning_rate``: the optimizer's learning rate at
+the end of the epoch (its schedule's value for the next step), as Keras'
+TensorBoard callback reports it.
 
 Why not Keras' ``Model.fit``: in Keras 3.15 it fails under
 `tf.distribute.MultiWorkerMirroredStrategy` (keras-team/keras#20585), and
@@ -44,7 +53,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -57,10 +65,8 @@ import tensorflow as tf
 from keras_hw2 import distribute, hparams
 from keras_hw2.errors import TrainingError, room_to_write
 from keras_hw2.plots import plot_curves
-from keras_hw2.runs import CHECKPOINT_FILE, HISTORY_FILE, RESULTS_FILE, HistoryWriter, Run, write_json
+from keras_hw2.runs import CHECKPOINT_FILE, HISTORY_FILE, RESUME_DIR, RESULTS_FILE, HistoryWriter, Run, write_json
 from keras_hw2.seeding import set_seed
-
-RESUME_DIR = "resume"  # the last finished epoch's state, inside the run directory
 
 
 @dataclass
@@ -83,7 +89,8 @@ class Task:
         validation_data: the ``(x, y)`` validation batches, or None.
         callbacks: ``model -> [keras.callbacks.Callback]``, the task's own;
             they run first, so the logs they add are recorded.
-        plots: ``{file name: (history keys, y label)}``: PNGs redrawn after every epoch.
+        plots: ``{file name: (history keys, y label)}``: PNGs redrawn after every epoch, one curve per key
+            (labelled "validation" for a ``val_`` key, else "training": the same quantity's two curves overlaid).
         title: the plots' title.
         report: ``(run, history, best_index) -> dict``: the task's final figures
             (called once training has ended, ``best.keras`` being written in
@@ -134,21 +141,22 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
 
     Args:
         config: the task's training config (a dataclass with at least
-            ``epochs``, ``seed``, ``deterministic``, ``strategy``, ``jit_compile``).
+            ``epochs``, ``seed``, ``deterministic``, ``strategy``, ``jit_compile``;
+            ``early_stopping``, the patience in epochs, is read when present).
         run: the open run directory.
         make_task: builds the `Task`; called after seeding, unless the run is finished.
         verbose: "auto", 0 (silent), 1 (progress bar) or 2 (one line per epoch).
 
     Returns:
         The results (also in results.json): ``status`` "finished", ``epochs``,
-        ``best_epoch`` (1-based) and the task's report.
+        ``best_epoch`` (1-based), ``stop_reason`` when early stopping ended it, and the task's report.
 
     Raises:
         TrainingError: the loss became non-finite (the run is marked failed),
             or a multi-worker run lost a worker.
         KeyboardInterrupt: Ctrl-C, with the epoch and how to resume.
     """
-    if (run.results or {}).get("status") == "finished":
+    if run.finished:
         return run.results
     strategy = distribute.get_strategy(config.strategy)
     set_seed(config.seed, config.deterministic)
@@ -160,6 +168,8 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(state=state_variables(epoch, model)),
                                          str(run.file(RESUME_DIR)), max_to_keep=1)
     initial_epoch = _restore(manager, epoch, model, strategy, run, config.strategy == "multiworker")
+    if run.continued:
+        run.file(RESULTS_FILE).unlink()  # no longer finished: a run killed from here on resumes
     if initial_epoch == 0:
         hparams.log_hparams(run.path, run.config, trial_id=run.name)
     elif _best_index(run.history, task, initial_epoch) == initial_epoch - 1:
@@ -171,8 +181,11 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
         steps=_cardinality(task.train_data(0)))
     model.stop_training = False
     callbacks.on_train_begin()
-    logs = {}
+    logs, stop_reason = {}, None
     for current in range(initial_epoch, config.epochs):
+        stop_reason = early_stop_reason(run.history, task, getattr(config, "early_stopping", None), current)
+        if stop_reason:
+            break
         try:
             logs = _run_epoch(trainer, task, callbacks, current, config.seed, verbose)
             _check_finite(run, logs, current)
@@ -193,7 +206,7 @@ def train(config, run: Run, make_task: Callable[[], Task], verbose="auto") -> di
         if model.stop_training:
             break
     callbacks.on_train_end(logs)
-    return _finish(run, task)
+    return _finish(run, task, stop_reason)
 
 
 def state_variables(epoch: tf.Variable, model: keras.Model) -> list:
@@ -244,7 +257,8 @@ def _run_epoch(trainer, task: Task, callbacks, epoch: int, seed: int, verbose: i
     callbacks.on_epoch_begin(epoch)
     start = time.perf_counter()
     logs = {**trainer.train_epoch(epoch_seed(seed, epoch), callbacks, verbose),
-            "epoch_seconds": time.perf_counter() - start}
+            "epoch_seconds": time.perf_counter() - start,
+            "learning_rate": float(keras.ops.convert_to_numpy(trainer.model.optimizer.learning_rate))}
     if task.validation_data is not None:
         with task.evaluation_weights(trainer.model):
             callbacks.on_test_begin()
@@ -382,8 +396,14 @@ class _PlotWriter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         history = self.run.history
         for file_name, (keys, ylabel) in self.plots.items():
-            curves = {key: [math.nan if v is None else v for v in history[key]] for key in keys if key in history}
+            curves = {curve_label(key): [math.nan if v is None else v for v in history[key]]
+                      for key in keys if key in history}
             plot_curves(curves, self.run.file(file_name), ylabel=ylabel, title=self.title)
+
+
+def curve_label(key: str) -> str:
+    """A plot's label of the history key `key`: "validation" for ``val_...``, else "training"."""
+    return "validation" if key.startswith("val_") else "training"
 
 
 def _best_index(history: dict, task: Task, num_epochs: int):
@@ -394,6 +414,22 @@ def _best_index(history: dict, task: Task, num_epochs: int):
         return None
     best = max(values, key=lambda vi: (vi[0], -vi[1])) if task.mode == "max" else min(values)
     return best[1]
+
+
+def early_stop_reason(history: dict, task: Task, patience: Optional[int], num_epochs: int) -> Optional[str]:
+    """Why a run with early-stopping `patience` stops after its first `num_epochs` epochs, or None to go on.
+
+    It stops once `patience` epochs have passed since the best ``task.monitor`` value (or, with no finite
+    value yet, since the start), as Keras' ``EarlyStopping(patience=...)`` does.
+    """
+    if patience is None:
+        return None
+    best = _best_index(history, task, num_epochs)
+    waited = num_epochs - (0 if best is None else best + 1)
+    if waited < patience:
+        return None
+    since = "no finite value yet" if best is None else f"best {history[task.monitor][best]:.6g} at epoch {best + 1}"
+    return f"early stopping: {task.monitor} did not improve for {waited} epochs ({since}; patience {patience})"
 
 
 def _save_best(model: keras.Model, run: Run, task: Task) -> None:
@@ -417,13 +453,14 @@ def _check_finite(run: Run, logs: dict, epoch: int) -> None:
         raise TrainingError(message)
 
 
-def _finish(run: Run, task: Task) -> dict:
+def _finish(run: Run, task: Task, stop_reason: Optional[str] = None) -> dict:
     """Write results.json (status finished) and the HParams metrics; return the results."""
     history = run.history
     best = _best_index(history, task, len(history["epoch"]))
     results = {"status": "finished", "epochs": len(history["epoch"]),
                "best_epoch": None if best is None else best + 1, **task.report(run, history, best)}
+    if stop_reason:
+        results["stop_reason"] = stop_reason
     write_json(run.file(RESULTS_FILE), results)
-    shutil.rmtree(run.file(RESUME_DIR), ignore_errors=True)  # a finished run is not resumed
     hparams.log_metrics(run.path, results, step=results["epochs"])
     return results

@@ -58,7 +58,12 @@ def test_evaluate_on_another_file_prints_and_writes_beside_the_training_results(
     assert lines[5].split() == list(CLASS_NAMES)  # the confusion matrix's header
     assert [int(n) for n in lines[6].split()[1:]] == matrix[0].tolist()
     assert (run / "evaluation-other-val.png").stat().st_size > 0
-    assert lines[-1] == f"wrote {run / 'evaluation-other-val.json'}, {run / 'evaluation-other-val.png'}"
+    assert lines[-1] == (f"wrote {run / 'evaluation-other-val.json'}, {run / 'evaluation-other-val.png'}, "
+                         f"{run / 'evaluation-other-val-errors.png'}")
+    mistakes = written["misclassified"]
+    assert len(mistakes) == 12 - np.trace(matrix) and (run / "evaluation-other-val-errors.png").stat().st_size > 0
+    assert [m["probability"] for m in mistakes] == sorted((m["probability"] for m in mistakes), reverse=True)
+    assert all(m["true"] != m["predicted"] and matrix[m["true"], m["predicted"]] > 0 for m in mistakes)
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.name in training_files} == training_files
 
 

@@ -40,14 +40,14 @@ def _train(tiny_npz, run_root, name, *extra):
 def test_train_plot_export_and_reload_in_a_clean_process(tiny_npz, run_root, tmp_path, python, capsys):
     assert _train(tiny_npz, run_root, "e2e") == 0
     run = run_root / "cnn" / "e2e"
-    for name in ("config.json", "history.json", "training_loss.png", "validation_accuracy.png",
+    for name in ("config.json", "history.json", "loss.png", "accuracy.png",
                  "confusion_matrix.png", "results.json", "best.keras"):
         assert (run / name).is_file(), name
     assert list((run / "train").glob("events.out.tfevents.*")) and list((run / "validation").glob("events.*"))
     history = json.loads((run / "history.json").read_text())
     assert history["epoch"] == [0] and len(history["loss"]) == len(history["val_accuracy"]) == 1
     results = json.loads((run / "results.json").read_text())
-    assert results["status"] == "finished" and not (run / "resume").exists()
+    assert results["status"] == "finished" and (run / "resume").is_dir()  # kept: the run can be continued
     assert results["best_val_accuracy"] == history["val_accuracy"][0] and results["best_epoch"] == 1
     matrix = np.array(results["test"]["confusion_matrix"])
     assert matrix.shape == (6, 6) and matrix.sum() == 24 and matrix.sum(axis=1).tolist() == [4] * 6
@@ -181,3 +181,102 @@ def test_one_epoch_on_the_real_data(shared_data, run_root):
                      "--batch-size", "64", "--learning-rate", "0.05", "--runs-dir", str(run_root), "--run-name", "real"]) == 0
     results = json.loads((run_root / "cnn" / "real" / "results.json").read_text())
     assert results["best_val_accuracy"] > 1 / 6
+
+
+def _state(run):
+    """Every variable of the run's resume/ checkpoint (the last finished epoch's whole state)."""
+    reader = tf.train.load_checkpoint(str(run / "resume"))
+    return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(str(run / "resume"))
+            if "_CHECKPOINTABLE_OBJECT_GRAPH" not in name}
+
+
+def test_a_finished_run_trained_again_with_more_epochs_continues_bit_for_bit(tiny_npz, run_root, capsys):
+    assert _train(tiny_npz, run_root, "three", "--epochs", "3") == 0
+    assert _train(tiny_npz, run_root, "grown", "--epochs", "2") == 0
+    default_config = json.loads((run_root / "cnn" / "grown" / "config.json").read_text())
+    assert sorted(default_config) == ["batch_size", "data", "deterministic", "dropout", "epochs", "jit_compile",
+                                      "learning_rate", "model", "seed", "strategy", "val_fraction",
+                                      "weight_averaging"]  # the opt-in options leave it as it was
+    capsys.readouterr()
+    assert _train(tiny_npz, run_root, "grown", "--epochs", "3") == 0
+    out = capsys.readouterr().out
+    assert f"run: {run_root / 'cnn' / 'grown'} (continued: from its 2 finished epochs to 3) | " in out
+    assert "Epoch 3/3" in out and "Epoch 2/3" not in out
+    runs = [run_root / "cnn" / name for name in ("three", "grown")]
+    histories = [json.loads((run / "history.json").read_text()) for run in runs]
+    for history in histories:
+        del history["epoch_seconds"]
+    assert histories[0] == histories[1] and histories[0]["epoch"] == [0, 1, 2]
+    states = [_state(run) for run in runs]
+    assert sorted(states[0]) == sorted(states[1])
+    for name in states[0]:
+        np.testing.assert_array_equal(states[0][name], states[1][name], err_msg=name)
+    for a, b in zip(*(keras.saving.load_model(run / "best.keras").get_weights() for run in runs)):
+        np.testing.assert_array_equal(a, b)
+    results = [json.loads((run / "results.json").read_text()) for run in runs]
+    assert results[0] == results[1] and results[0]["epochs"] == 3
+    logged = {}  # TensorBoard continues too: every epoch's loss and learning rate, once
+    for path in (runs[1] / "train").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                logged.setdefault(value.tag, []).append(event.step)
+    assert sorted(logged["epoch_loss"]) == sorted(logged["epoch_learning_rate"]) == [0, 1, 2]
+
+
+def test_fewer_epochs_than_a_run_has_is_one_line_exit_2_and_changes_nothing(tiny_npz, run_root, capsys):
+    assert _train(tiny_npz, run_root, "two", "--epochs", "2") == 0
+    run = run_root / "cnn" / "two"
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert run_main(cli.main, ["train", "--data", str(tiny_npz), "--epochs", "1", "--batch-size", "8",
+                               "--runs-dir", str(run_root), "--run-name", "two"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {run}: the run already has 2 epochs; --epochs must be at least that to continue it. "
+                   "Received: --epochs=1\n")
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_augmentation_changes_the_training_batches_and_nothing_else(tiny_npz):
+    from keras_hw2.cnn.train import TrainConfig, load_data, make_task
+
+    data = load_data(TrainConfig(data=str(tiny_npz)))
+    plain, augmented = (make_task(TrainConfig(data=str(tiny_npz), augment=augment, epochs=2), data)
+                        for augment in (False, True))
+    for seed in (1, 2):
+        plain_batches = [(x.numpy(), y.numpy()) for x, y in plain.train_data(seed)]
+        augmented_batches = [(x.numpy(), y.numpy()) for x, y in augmented.train_data(seed)]
+        again = [(x.numpy(), y.numpy()) for x, y in augmented.train_data(seed)]
+        assert [x.dtype for x, _ in augmented_batches] == [np.uint8] * len(plain_batches)
+        assert [x.shape for x, _ in augmented_batches] == [x.shape for x, _ in plain_batches]
+        for (a, labels), (b, same_labels), (c, _) in zip(plain_batches, augmented_batches, again):
+            np.testing.assert_array_equal(labels, same_labels)  # same images in the same order, changed
+            np.testing.assert_array_equal(b, c)  # seeded: the same every time
+            assert np.abs(a.astype(int) - b).mean() > 1
+    assert plain.train_data.__code__ is augmented.train_data.__code__
+    for (a, y), (b, z) in zip(plain.validation_data, augmented.validation_data):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(y.numpy(), z.numpy())
+    models = [task.build_model() for task in (plain, augmented)]
+    assert models[0].get_config() == models[1].get_config()  # no augmentation in the model, so none in an export
+    assert not [layer for layer in models[1].layers if "Random" in type(layer).__name__]
+
+
+def test_an_augmented_runs_export_has_the_same_signatures_and_answers_deterministically(tiny_npz, run_root,
+                                                                                         tmp_path):
+    from keras_hw2.cnn.serving import export_model
+
+    assert _train(tiny_npz, run_root, "augmented", "--augment") == 0
+    assert json.loads((run_root / "cnn" / "augmented" / "config.json").read_text())["augment"] is True
+    trained = keras.saving.load_model(run_root / "cnn" / "augmented" / "best.keras")
+    untrained = keras.models.clone_model(trained)
+    exports = [tf.saved_model.load(str(export_model(model, name, root=tmp_path)))
+               for model, name in ((trained, "augmented"), (untrained, "plain"))]
+    for name in ("serving_default", "serve_image_bytes"):
+        signatures = [export.signatures[name] for export in exports]
+        assert signatures[0].structured_input_signature == signatures[1].structured_input_signature
+        assert signatures[0].structured_outputs.keys() == signatures[1].structured_outputs.keys()
+    images = tf.constant(np.load(tiny_npz)["test_images"][:4])
+    first, second = (exports[0].signatures["serving_default"](images=images)["probabilities"].numpy()
+                     for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, np.exp(trained.predict(images, verbose=0)), rtol=1e-4, atol=1e-6)

@@ -126,7 +126,7 @@ def test_killed_training_resumes_to_one_continuous_history_and_refuses_another_c
     assert _read_json(run_dir / "config.json")["learning_rate"] == 0.01
     with zipfile.ZipFile(run_dir / "best.keras") as archive:
         assert archive.testzip() is None
-    assert not (run_dir / "resume").exists()  # a finished run is not resumed
+    assert (run_dir / "resume").is_dir()  # kept, so that a larger --epochs continues the run
     assert not list(run_dir.glob(".*.tmp")) and not list(run_dir.glob(".tmp-*"))
 
     # Bit for bit what the uninterrupted run gives.

@@ -30,6 +30,10 @@ NAN, INF = float("nan"), float("inf")
     ("strategy", "tpu", "--strategy must be one of default, mirrored, multiworker. Received: --strategy='tpu'"),
     ("jit_compile", "yes", "--jit-compile must be true or false. Received: --jit-compile='yes'"),
     ("data", "", "--data must be a path. Received: --data=''"),
+    ("lr_schedule", "linear", "--lr-schedule must be one of constant, cosine, step. Received: --lr-schedule='linear'"),
+    ("warmup_epochs", -1, "--warmup-epochs must be an integer >= 0. Received: --warmup-epochs=-1"),
+    ("early_stopping", 0, "--early-stopping must be an integer >= 1. Received: --early-stopping=0"),
+    ("early_stopping", -3, "--early-stopping must be an integer >= 1. Received: --early-stopping=-3"),
 ])
 def test_both_configs_refuse_bad_shared_fields(config, field, value, message):
     with pytest.raises(InputError) as error:
@@ -40,6 +44,11 @@ def test_both_configs_refuse_bad_shared_fields(config, field, value, message):
 @pytest.mark.parametrize("config, kwargs, message", [
     (CnnConfig, {"model": "resnet"}, "--model must be one of baseline, batchnorm. Received: --model='resnet'"),
     (CnnConfig, {"val_fraction": 1.5}, "--val-fraction must be a finite number in (0, 1). Received: --val-fraction=1.5"),
+    (CnnConfig, {"epochs": 3, "warmup_epochs": 3}, "--warmup-epochs must be fewer than --epochs (3). "
+                                                   "Received: --warmup-epochs=3"),
+    (P2gConfig, {"epochs": 2, "warmup_epochs": 7}, "--warmup-epochs must be fewer than --epochs (2). "
+                                                   "Received: --warmup-epochs=7"),
+    (CnnConfig, {"augment": 1}, "--augment must be true or false. Received: --augment=1"),
     (P2gConfig, {"units": 7}, "--units must be an even integer >= 2. Received: --units=7"),
     (P2gConfig, {"units": 0}, "--units must be an even integer >= 2. Received: --units=0"),
     (P2gConfig, {"use_attention": 1}, "--attention must be true or false. Received: --attention=1"),
@@ -52,6 +61,16 @@ def test_task_specific_fields_are_checked(config, kwargs, message):
     with pytest.raises(InputError) as error:
         config(**kwargs)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize("config", [CnnConfig, P2gConfig])
+def test_the_opt_in_options_stay_out_of_config_json_at_their_defaults(config):
+    from keras_hw2.runs import config_dict
+
+    opt_in = {"lr_schedule", "warmup_epochs", "early_stopping", "augment"}
+    assert not opt_in & set(config_dict(config(epochs=40)))  # the config.json of runs made before them
+    chosen = {"lr_schedule": "step", "warmup_epochs": 2, "early_stopping": 5}
+    assert {k: v for k, v in config_dict(config(epochs=40, **chosen)).items() if k in opt_in} == chosen
 
 
 @pytest.mark.parametrize("config", [CnnConfig, P2gConfig])

@@ -211,3 +211,37 @@ def test_a_deprecated_spelling_says_so_in_one_line(argv, old, new, capsys):
     err = capsys.readouterr().err
     assert err.splitlines()[0] == f"warning: {old} is deprecated; use {new}"
     assert len(err.splitlines()) == 2 and err.splitlines()[1].startswith("error: ")
+
+
+@pytest.mark.slow
+def test_train_continues_a_finished_run_to_more_epochs_bit_for_bit(tmp_path, capsys):
+    import keras
+    import numpy as np
+
+    data = _write_corpus(tmp_path / "data")
+    common = ["train", "--data", data, "--units", "8", "--batch-size", "16", "--runs-dir", tmp_path / "runs",
+              "--seed", "3"]
+    assert _cli(capsys, *common, "--epochs", "3", "--run-name", "three")[0] == 0
+    assert _cli(capsys, *common, "--epochs", "2", "--run-name", "grown")[0] == 0
+    code, out, _ = _cli(capsys, *common, "--epochs", "3", "--run-name", "grown")
+    assert code == 0 and "(continued: from its 2 finished epochs to 3)" in out
+    runs = [tmp_path / "runs" / "p2g" / name for name in ("three", "grown")]
+    histories = [json.loads((run / "history.json").read_text()) for run in runs]
+    for history in histories:
+        del history["epoch_seconds"]
+    assert histories[0] == histories[1] and len(histories[0]["epoch"]) == 3
+    for a, b in zip(*(keras.saving.load_model(run / "best.keras").get_weights() for run in runs)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_train_records_the_opt_in_options_and_logs_the_scheduled_learning_rate(trained, tmp_path, capsys):
+    assert "lr_schedule" not in json.loads((trained[1] / "config.json").read_text())  # left out at its default
+    data = _write_corpus(tmp_path / "data")
+    common = ["train", "--data", data, "--units", "8", "--batch-size", "16", "--runs-dir", tmp_path / "runs"]
+    code, out, _ = _cli(capsys, *common, "--epochs", "2", "--run-name", "scheduled", "--lr-schedule", "cosine",
+                        "--warmup-epochs", "1", "--early-stopping", "1")
+    config = json.loads((tmp_path / "runs" / "p2g" / "scheduled" / "config.json").read_text())
+    assert code == 0 and (config["lr_schedule"], config["warmup_epochs"], config["early_stopping"]) == ("cosine", 1, 1)
+    history = json.loads((tmp_path / "runs" / "p2g" / "scheduled" / "history.json").read_text())
+    # 42 training words in batches of 16: 3 steps per epoch; the rate logged is the next step's
+    assert history["learning_rate"] == [pytest.approx(0.003), pytest.approx(0.0, abs=1e-9)]

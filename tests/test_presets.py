@@ -127,17 +127,17 @@ def test_the_cards_record_data_terms_command_commit_and_the_targets(cards):
 @pytest.mark.xfail(strict=True, reason="issue 21 asks 45 of 50; the shipped cmudict_attention spells 39 greedily "
                    "(41 with beam 5): cmudict's names and variants (frend, dore, gerl, burd, munney) share these sounds")
 def test_cmudict_attention_spells_at_least_45_of_50_everyday_words():
-    from keras_hw2.p2g import from_preset, spell
+    from keras_hw2.p2g import from_preset
     assert len(EVERYDAY_WORDS) == 50
     speller = from_preset("cmudict_attention")
-    spellings = spell(speller, list(EVERYDAY_WORDS.values()))
+    spellings = speller.spell(list(EVERYDAY_WORDS.values()))
     wrong = {word: got for word, got in zip(EVERYDAY_WORDS, spellings) if got != word}
     assert len(wrong) <= 5, wrong
 
 
 def test_cmudict_attention_spells_everyday_words_no_worse_than_when_shipped():
-    from keras_hw2.p2g import from_preset, spell
-    spellings = spell(from_preset("cmudict_attention"), list(EVERYDAY_WORDS.values()))
+    from keras_hw2.p2g import from_preset
+    spellings = from_preset("cmudict_attention").spell(list(EVERYDAY_WORDS.values()))
     assert sum(got == word for word, got in zip(EVERYDAY_WORDS, spellings)) >= 39  # measured when shipped: 39
 
 

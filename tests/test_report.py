@@ -329,6 +329,9 @@ def test_an_out_folder_with_another_report_is_refused_unless_overwrite(quick, mo
     (["--data-p2g", "notes.txt"], "notes.txt: not a directory (expected one holding train.tsv and valid.tsv)"),
     (["--data-p2g", "p2g"], "p2g/train.tsv:2: no tab between phonemes and spelling"),
     (["--preset", "fast"], "argument --preset: invalid choice: 'fast'"),
+    (["--only", "q4"], "--only must name one or more of q1, q2, q3, separated by commas. Received: --only='q4'"),
+    (["--only", ""], "--only must name one or more of q1, q2, q3, separated by commas. Received: --only=''"),
+    (["--only", "q1,"], "Received: --only='q1,'"),
     (["--seed", "-1"], "--seed must be an integer >= 0. Received: --seed=-1"),
     (["--out", "notes.txt"], "notes.txt: not a directory. Received: --out=notes.txt"),
     (["--out", "broken"], "broken/report.json: not valid JSON (Expecting value at line 1); pass --overwrite to "
@@ -354,6 +357,34 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert status == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
     assert sorted(tmp_path.rglob("*")) == before  # no reports/, no runs/
+
+
+def test_only_runs_and_writes_the_questions_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert _main(["--preset", "quick", "--only", "q1", "--out", "reports/q1", "--runs-dir", "runs", "--quiet"]) == 0
+    markdown = (tmp_path / "reports/q1/report.md").read_text(encoding="utf-8")
+    assert list(_sections(markdown)) == ["Question 1: modern Hopfield networks", "Steps"]
+    from keras_hw2.report.build import selected_steps
+
+    q1 = selected_steps(["q1"])
+    assert [key for key, _ in q1] == [key for key in STEP_KEYS if key.startswith("hopfield-")]
+    assert [row[0].split(" (")[0] for row in _tables(markdown)["What ran"][1:]] == [title for _, title in q1]
+    report = json.loads((tmp_path / "reports/q1/report.json").read_text())
+    assert report["questions"] == ["q1"] and [step["key"] for step in report["steps"]] == [key for key, _ in q1]
+    assert f"0 of {len(q1)} steps were reused" in markdown
+    assert not [path for path in (tmp_path / "runs" / "report").iterdir() if path.name.startswith(("cnn", "p2g"))]
+    assert not (tmp_path / "runs" / "cnn").exists() and not (tmp_path / "runs" / "p2g").exists()
+
+
+def test_the_quick_presets_comparison_tables_say_they_come_from_a_smoke_run(quick):
+    sections = _sections((quick[0] / "reports/q/report.md").read_text(encoding="utf-8"))
+    for title in ("Question 2: CNN scene classifiers", "Question 3: phoneme-to-grapheme seq2seq"):
+        tables = _tables(sections[title])
+        compared = [name for name, rows in tables.items() if "homework data" in rows[0]]
+        assert compared, title
+        for name in compared:
+            assert tables[name][0][1:3] == ["ours (smoke run)", "homework (its settings; not comparable)"], name
+        assert sections[title].count("**Smoke run** (`--preset quick`") == len(compared)
 
 
 def test_help_imports_no_tensorflow():

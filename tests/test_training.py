@@ -52,8 +52,9 @@ class Recorder(keras.callbacks.Callback):
 
 
 def make_task(config, recorder, monitor="val_accuracy", mode="max", ema_momentum=None, callbacks=(),
-              evaluation_weights=lambda model: contextlib.nullcontext()):
-    """A dropout MLP on 48 random points in 4 dimensions, 2 classes, batches of 16."""
+              evaluation_weights=lambda model: contextlib.nullcontext(), learning_rate=None):
+    """A dropout MLP on 48 random points in 4 dimensions, 2 classes, batches of 16; SGD at `learning_rate`
+    (a schedule, say), else ``config.learning_rate``."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(48, 4)).astype("float32")
     y = (x.sum(axis=1) > 0).astype("int64")
@@ -61,7 +62,7 @@ def make_task(config, recorder, monitor="val_accuracy", mode="max", ema_momentum
     def build_model():
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
                                   keras.layers.Dropout(0.5), keras.layers.Dense(2)])
-        model.compile(optimizer=keras.optimizers.SGD(config.learning_rate, use_ema=ema_momentum is not None,
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate or config.learning_rate, use_ema=ema_momentum is not None,
                                                      ema_momentum=ema_momentum or 0.99))
         return model
 
@@ -90,12 +91,13 @@ def test_a_run_writes_history_plots_best_model_results_and_calls_the_keras_hooks
     run = run_root / "demo" / "a"
     history = json.loads((run / "history.json").read_text())
     assert history["epoch"] == [0, 1]
-    assert set(history) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"}
+    assert set(history) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds", "learning_rate"}
+    assert history["learning_rate"] == [pytest.approx(0.1)] * 2
     assert results["status"] == "finished" and results["epochs"] == 2
     best = int(np.argmax(history["val_accuracy"]))
     assert results["best_epoch"] == best + 1 and results["best_val_accuracy"] == history["val_accuracy"][best]
     assert json.loads((run / "results.json").read_text()) == results
-    assert (run / "loss.png").is_file() and not (run / "resume").exists()
+    assert (run / "loss.png").is_file() and (run / "resume").is_dir()  # kept: the run can be continued
     assert list((run / "train").glob("events.*")) and list((run / "validation").glob("events.*"))
     assert recorder.hooks == ["train_begin", "test_begin", "test_end:['accuracy', 'loss']", "epoch_end:0",
                               "test_begin", "test_end:['accuracy', 'loss']", "epoch_end:1"]
@@ -307,3 +309,105 @@ def test_a_training_error_is_one_line_and_exit_status_3_and_bad_input_stays_2(ca
     assert capsys.readouterr().err == "error: runs/demo/x: the training loss became nan at epoch 2; the run stopped\n"
     assert run_main(bad, []) == 2
     assert not issubclass(TrainingError, InputError)  # not "bad input": the run had started
+
+
+def _history(root, name):
+    history = json.loads((root / "demo" / name / "history.json").read_text())
+    del history["epoch_seconds"]
+    return history
+
+
+def test_a_finished_run_continued_to_more_epochs_ends_bit_for_bit_like_one_trained_for_them(run_root):
+    whole = Recorder()
+    _train(Config(epochs=3), run_root, "whole", whole)
+    _train(Config(epochs=2), run_root, "grown", Recorder())
+    continued = Recorder()
+    with runs.open_run("demo", Config(epochs=3), name="grown", root=run_root) as run:
+        assert run.continued == 2 and not run.finished and run.resumed
+        assert run.describe() == f"run: {run.path} (continued: from its 2 finished epochs to 3)"
+        results = training.train(Config(epochs=3), run, make_task(Config(epochs=3), continued), verbose=0)
+    assert results["epochs"] == 3 and sorted(continued.weights) == [2]
+    for a, b in zip(continued.weights[2], whole.weights[2]):
+        np.testing.assert_array_equal(a, b)
+    assert _history(run_root, "grown") == _history(run_root, "whole")
+    for a, b in zip(*(keras.saving.load_model(run_root / "demo" / name / "best.keras").get_weights()
+                      for name in ("grown", "whole"))):
+        np.testing.assert_array_equal(a, b)
+    assert json.loads((run_root / "demo" / "grown" / "config.json").read_text())["epochs"] == 3
+
+
+def test_continuing_is_refused_for_fewer_epochs_an_epoch_spanning_schedule_or_a_lost_state(run_root):
+    _train(Config(epochs=2), run_root, "two", Recorder())
+    config_file = run_root / "demo" / "two" / "config.json"
+    stored = config_file.read_text()
+    with pytest.raises(runs.InputError, match=r"two: the run already has 2 epochs; --epochs must be at least that "
+                                              r"to continue it. Received: --epochs=1$"):
+        runs.open_run("demo", Config(epochs=1), name="two", root=run_root)
+    with pytest.raises(runs.InputError, match=r"differs in: epochs, learning_rate\)"):
+        runs.open_run("demo", Config(epochs=3, learning_rate=0.5), name="two", root=run_root)
+    (run_root / "demo" / "two" / "resume").rename(run_root / "demo" / "two" / "kept")
+    with pytest.raises(runs.InputError, match=r"two: holds no resume/ state of its last epoch .* Received: --epochs=3$"):
+        runs.open_run("demo", Config(epochs=3), name="two", root=run_root)
+    assert config_file.read_text() == stored
+    runs.open_run("demo", {"epochs": 4, "lr_schedule": "cosine"}, name="cosine", root=run_root).close()
+    with pytest.raises(runs.InputError, match=r"its --lr-schedule cosine spans its 4 epochs, so it cannot be "
+                                              r"continued to another count; .* Received: --epochs=5$"):
+        runs.open_run("demo", {"epochs": 5, "lr_schedule": "cosine"}, name="cosine", root=run_root)
+
+
+@dataclass
+class StoppingConfig(Config):
+    early_stopping: int = 2
+
+
+def test_early_stopping_ends_the_run_patience_epochs_after_the_best_also_across_a_resume(run_root):
+    scores = [0.5, 0.9, 0.7, 0.8, 0.95, 0.99]  # best at epoch 2, then two epochs without improving
+    recorder = Recorder(scores)
+    results = _train(StoppingConfig(epochs=6), run_root, "stop", recorder, monitor="val_score")
+    assert sorted(recorder.weights) == [0, 1, 2, 3]
+    assert (results["status"], results["epochs"], results["best_epoch"]) == ("finished", 4, 2)
+    assert results["stop_reason"] == ("early stopping: val_score did not improve for 2 epochs (best 0.9 at epoch 2; "
+                                      "patience 2)")
+    assert json.loads((run_root / "demo" / "stop" / "results.json").read_text()) == results
+    with pytest.raises(KeyboardInterrupt):
+        _train(StoppingConfig(epochs=6), run_root, "cut", Recorder(scores, stop_after=3), monitor="val_score")
+    resumed = Recorder(scores)
+    assert _train(StoppingConfig(epochs=6), run_root, "cut", resumed, monitor="val_score") == results
+    assert sorted(resumed.weights) == [3]
+    assert training.early_stop_reason({"val_score": [0.5, 0.9, 0.7]}, make_task(Config(), Recorder(),
+                                      monitor="val_score")(), 2, 3) is None
+    assert "stop_reason" not in _train(StoppingConfig(epochs=3, early_stopping=5), run_root, "never",
+                                       Recorder(scores), monitor="val_score")
+
+
+def test_a_scheduled_learning_rate_is_logged_per_epoch_and_resumed_exactly(run_root):
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=9, warmup_target=0.2, warmup_steps=3)
+    whole = Recorder()
+    _train(Config(), run_root, "whole", whole, learning_rate=schedule)
+    history = _history(run_root, "whole")
+    assert history["learning_rate"] == [pytest.approx(float(schedule(3 * (e + 1)))) for e in range(4)]
+    with pytest.raises(KeyboardInterrupt):
+        _train(Config(), run_root, "cut", Recorder(stop_after=1), learning_rate=schedule)
+    resumed = Recorder()
+    _train(Config(), run_root, "cut", resumed, learning_rate=schedule)
+    for a, b in zip(resumed.weights[3], whole.weights[3]):
+        np.testing.assert_array_equal(a, b)
+    assert _history(run_root, "cut") == history
+
+
+def test_the_plots_overlay_training_and_validation_with_whole_epoch_ticks(run_root):
+    from matplotlib import pyplot as plt
+
+    from keras_hw2.plots import draw_curves
+
+    _train(Config(epochs=3), run_root, "curves", Recorder())
+    assert (run_root / "demo" / "curves" / "loss.png").stat().st_size > 1000
+    history = json.loads((run_root / "demo" / "curves" / "history.json").read_text())
+    fig, ax = plt.subplots()
+    draw_curves(ax, {training.curve_label(key): history[key] for key in ("loss", "val_loss")})
+    assert [line.get_label() for line in ax.get_lines()] == ["training", "validation"]
+    assert [line.get_ydata().tolist() for line in ax.get_lines()] == [history["loss"], history["val_loss"]]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks == [1.0, 2.0, 3.0]
+    plt.close(fig)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from keras_hw2 import cli, presets
+from keras_hw2 import cli, presets, train_options
 from keras_hw2.checks import Integer
 from keras_hw2.deploy import command as deploy_command
 
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_follow_links_argument(train)
     train.add_argument("--init-from", help="a preset or a run (directory or .keras) whose weights start the "
                                            "training, of the same --model (default: fresh weights)")
+    train_options.add_arguments(train, monitor="val_accuracy", augment=True)
     cli.add_run_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
@@ -109,6 +110,7 @@ def _train(args) -> int:
                                                        "val_fraction", "jit_compile", "strategy",
                                                        "weight_averaging", "init_from")
                if getattr(args, name) is not None}
+    options.update(train_options.options(args, augment=True))
     options.setdefault("epochs", TrainConfig.epochs if args.data else DEMO_EPOCHS)
     if args.learning_rate is not None:
         options["learning_rate"] = resolve_lr(args.learning_rate, options.get("model", TrainConfig.model))
@@ -126,10 +128,12 @@ def _train(args) -> int:
         results = train_and_evaluate(config, run, data, verbose=cli.verbosity(args))
     print(f"best validation accuracy {results['best_val_accuracy']:.4f} at epoch {results['best_epoch']} "
           f"of {results['epochs']}")
+    if "stop_reason" in results:
+        print(results["stop_reason"])
     split = "test" if "test" in results else "validation"
     print(f"{split} accuracy of best.keras {results[split]['accuracy']:.4f}; per class: "
           + ", ".join(f"{k} {v:.3f}" for k, v in results[split]["per_class_accuracy"].items() if v is not None))
-    print(cli.outputs_line(run, ["history.json", "training_loss.png", "validation_accuracy.png", "best.keras",
+    print(cli.outputs_line(run, ["history.json", "loss.png", "accuracy.png", "best.keras",
                                  f"confusion_matrix.png ({split})"]))
     if config.data is None:
         print(presets.demo_note())
@@ -140,7 +144,7 @@ def _evaluate(args) -> int:
     """Score a run on one labelled split; print the report and write it next to the run's results."""
     from keras_hw2 import checkpoints
     from keras_hw2.cnn.data import CLASS_NAMES, load_split
-    from keras_hw2.cnn.evaluation import evaluate_model, format_report, plot_confusion_matrix
+    from keras_hw2.cnn.evaluation import evaluate_model, format_report, plot_confusion_matrix, plot_misclassified
     from keras_hw2.cnn.predict import load_classifier
     from keras_hw2.devices import device_report
     from keras_hw2.locks import DirectoryLock
@@ -158,14 +162,15 @@ def _evaluate(args) -> int:
     data = Path(args.data)
     name = f"evaluation-{data.name if data.is_dir() else data.stem}-{split}"
     out_dir = presets.output_dir(args.run, checkpoint.parent)  # never into an installed preset's directory
-    files = [out_dir / f"{name}.json", out_dir / f"{name}.png"]
+    files = [out_dir / f"{name}.json", out_dir / f"{name}.png", out_dir / f"{name}-errors.png"]
     with DirectoryLock(out_dir, what="run"):
         write_json(files[0], {"checkpoint": str(checkpoint), "data": str(data), "split": split, **report})
         plot_confusion_matrix(report["confusion_matrix"], CLASS_NAMES, files[1],
                               title=f"{checkpoint.parent.name}: {data.name} ({split})")
+        plot_misclassified(images, report["misclassified"], CLASS_NAMES, files[2], title=f"{data.name} ({split})")
     print(f"{checkpoint} on {data} ({split} split, {report['images']} images):")
     print(format_report(report, CLASS_NAMES))
-    print(f"wrote {files[0]}, {files[1]}")
+    print(f"wrote {', '.join(map(str, files))}")
     return 0
 
 

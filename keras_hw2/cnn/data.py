@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_hw2.cnn import synthetic
+from keras_hw2.cnn.augmentation import augment_batches
 from keras_hw2.cnn.images import IMAGE_SHAPE, load_image
 from keras_hw2.errors import InputError
 
@@ -303,15 +304,18 @@ def _stratified_split(images, labels, val_fraction, seed):
     return (images[train_index], labels[train_index]), (images[val_index], labels[val_index])
 
 
-def make_dataset(images, labels, batch_size: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
-    """A tf.data pipeline: cache → (seeded shuffle, reshuffled every epoch) → batch → prefetch.
+def make_dataset(images, labels, batch_size: int, shuffle: bool = False, seed: int = 0,
+                 augment: bool = False) -> tf.data.Dataset:
+    """A tf.data pipeline: cache → (seeded shuffle, reshuffled every epoch) → batch → (augment) → prefetch.
 
     Args:
         images: uint8 ``(N, 48, 48, 3)``; they stay uint8 (the model rescales).
         labels: int ``(N,)``.
         batch_size: the global batch size.
         shuffle: shuffle the whole set every epoch (training).
-        seed: the shuffle seed.
+        seed: the shuffle seed (and the augmentation's).
+        augment: randomly flip, translate, zoom and change the contrast of the images
+            (`keras_hw2.cnn.augmentation`; training batches only).
 
     Returns:
         A dataset of ``(uint8 (batch_size, 48, 48, 3), int64 (batch_size,))`` batches.
@@ -319,4 +323,7 @@ def make_dataset(images, labels, batch_size: int, shuffle: bool = False, seed: i
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).cache()
     if shuffle:
         dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size)
+    if augment:
+        dataset = augment_batches(dataset, seed)
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,6 +1,8 @@
-"""Metrics of a classifier on labelled images: accuracy, per-class accuracy, confusion matrix (and its PNG).
+"""Metrics of a classifier on labelled images: accuracy, per-class accuracy, confusion matrix (and its PNG),
+and the images it gets wrong.
 
-`evaluate_model` scores a trained CNN on one split (``python -m keras_hw2.cnn evaluate``);
+`evaluate_model` scores a trained CNN on one split (``python -m keras_hw2.cnn evaluate``), listing its
+mistakes most confident first (`misclassified`), which `plot_misclassified` draws as a grid;
 `classification_report` and `plot_confusion_matrix` also serve training's test report.
 """
 from pathlib import Path
@@ -57,6 +59,58 @@ def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix") -
     return Path(path)
 
 
+def misclassified(labels, probabilities) -> list:
+    """The images whose most probable class is wrong, the most confident mistake first.
+
+    Args:
+        labels: int ``(N,)`` true classes.
+        probabilities: ``(N, classes)`` class probabilities (or log-probabilities: the order is the same).
+
+    Returns:
+        ``[{"index", "true", "predicted", "probability"}]`` (class indices; `probabilities`' value of the
+        predicted class), by decreasing probability, ties by index.
+
+    Example:
+    >>> [(m["index"], m["predicted"]) for m in misclassified([0, 1, 1], [[0.9, 0.1], [0.6, 0.4], [0.8, 0.2]])]
+    [(2, 0), (1, 0)]
+    """
+    labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    predicted = probabilities.argmax(axis=1)
+    confidence = probabilities[np.arange(len(labels)), predicted]
+    wrong = [i for i in np.argsort(-confidence, kind="stable") if predicted[i] != labels[i]]
+    return [{"index": int(i), "true": int(labels[i]), "predicted": int(predicted[i]),
+             "probability": float(confidence[i])} for i in wrong]
+
+
+def plot_misclassified(images, mistakes: list, class_names, path, limit: int = 36, title="misclassified") -> Path:
+    """Save a grid PNG of the first `limit` of `mistakes` (`misclassified`), each image captioned
+    "true → predicted" and the predicted class's probability; a note when there is no mistake.
+
+    Args:
+        images: uint8 ``(N, H, W, 3)``, indexed by the mistakes' ``"index"``.
+        mistakes: `misclassified`'s list (probabilities, not log-probabilities).
+        class_names: the class names, in class-index order.
+        path: where the PNG goes.
+    """
+    shown = mistakes[:limit]
+    columns = max(1, min(6, len(shown)))
+    rows = max(1, -(-len(shown) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2.3 * rows + 0.4), dpi=100, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, mistake in zip(axes.flat, shown):
+        ax.imshow(images[mistake["index"]])
+        ax.set_title(f"{class_names[mistake['true']]} → {class_names[mistake['predicted']]}\n"
+                     f"p={mistake['probability']:.2f}", fontsize=8)
+    if not shown:
+        axes[0, 0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+    fig.suptitle(f"{title}: {len(shown)} of {len(mistakes)} mistakes, most confident first", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def evaluate_model(model, images, labels, class_names, batch_size: int = 64) -> dict:
     """`classification_report` of `model`'s most probable class for each image.
 
@@ -68,11 +122,13 @@ def evaluate_model(model, images, labels, class_names, batch_size: int = 64) -> 
         batch_size: images per forward pass.
 
     Returns:
-        ``{"images": N, "accuracy", "per_class_accuracy", "confusion_matrix"}``.
+        ``{"images": N, "accuracy", "per_class_accuracy", "confusion_matrix", "misclassified"}``, the last
+        `misclassified`'s list (probabilities).
     """
-    log_probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    probabilities = np.exp(model.predict(images, batch_size=batch_size, verbose=0))
     return {"images": int(len(labels)),
-            **classification_report(labels, np.argmax(log_probabilities, axis=1), class_names)}
+            **classification_report(labels, np.argmax(probabilities, axis=1), class_names),
+            "misclassified": misclassified(labels, probabilities)}
 
 
 def format_report(report: dict, class_names) -> str:

@@ -94,14 +94,16 @@ def nll_loss(y_true, log_probabilities):
     return -tf.gather(log_probabilities, y_true, axis=1, batch_dims=1)
 
 
-def compile_model(model: keras.Model, lr: float, jit_compile=False, ema_momentum=None) -> keras.Model:
+def compile_model(model: keras.Model, lr, jit_compile=False, ema_momentum=None) -> keras.Model:
     """Compile with plain SGD (no momentum), `nll_loss` and an ``accuracy`` metric; returns `model`.
+
+    `lr` is a positive number or a `keras.optimizers.schedules.LearningRateSchedule` (`keras_hw2.schedules`).
 
     With `ema_momentum` the optimizer also keeps an exponential moving average
     of the weights (Keras' ``use_ema``; `averaged_weights` evaluates it). The
     updates are plain SGD's either way.
     """
-    if not lr > 0:
+    if isinstance(lr, (int, float)) and not lr > 0:
         raise ValueError(f"lr must be positive. Received: lr={lr}")
     if ema_momentum is not None and not 0 <= ema_momentum < 1:
         raise ValueError(f"ema_momentum must be in [0, 1). Received: ema_momentum={ema_momentum}")

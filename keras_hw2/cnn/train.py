@@ -4,8 +4,10 @@
 particular to the scene classifiers, and `train_and_evaluate(config, run, data=None)`
 trains it: the model (`build_model` +
 `compile_model`, plain SGD), the NLL loss and per-example accuracy, the image
-datasets, the monitored ``val_accuracy``, and the plots of the training loss
-and the validation accuracy. Once trained, ``best.keras`` (the epoch with the
+datasets, the monitored ``val_accuracy``, and the plots of training against
+validation loss (loss.png) and accuracy (accuracy.png; training figures are
+those of the trained weights with dropout on, validation ones of the weights
+validated). Once trained, ``best.keras`` (the epoch with the
 best validation accuracy) is evaluated on the test split when the data has
 one, else on the validation split: accuracy, per-class accuracy and a
 confusion-matrix PNG, all in ``results.json``.
@@ -38,7 +40,8 @@ from keras_hw2.errors import InputError
 from keras_hw2.checks import Choice, Flag, Number, OptionalPath, validate
 from keras_hw2.hparams import TRAINING_RULES
 from keras_hw2.presets import finetune
-from keras_hw2.runs import CHECKPOINT_FILE, Run, read_json
+from keras_hw2.runs import CHECKPOINT_FILE, Run, opt_in, read_json
+from keras_hw2.schedules import check_schedule, learning_rate
 
 TASK = "cnn"  # runs/cnn/<name>/
 DEMO_EPOCHS = 10  # epochs on the synthetic demo data when --epochs is not given
@@ -61,12 +64,18 @@ class TrainConfig:
     strategy: str = "default"  # tf.distribute strategy (keras_hw2.distribute)
     jit_compile: bool = False  # XLA: about 6x slower to train on 2 CPU cores (docs/performance.md)
     weight_averaging: bool = True  # validate and keep the SGD weights' moving average (issue 15); False: as trained
-    init_from: Optional[str] = None  # a preset or run whose weights start the training (`keras_hw2.presets.finetune`)
+    # Opt-in options (issues 21, 23), left out of config.json at their defaults:
+    augment: bool = opt_in(False)  # random flip, translation, zoom and contrast of the training batches
+    lr_schedule: str = opt_in("constant")  # keras_hw2.schedules: constant, cosine or step
+    warmup_epochs: int = opt_in(0)  # linear learning-rate warm-up
+    early_stopping: Optional[int] = opt_in(None)  # patience in epochs on val_accuracy; None: train every epoch
+    init_from: Optional[str] = opt_in(None)  # a preset or run whose weights start it (`keras_hw2.presets.finetune`)
 
     def __post_init__(self):
         validate(self, {**TRAINING_RULES, "model": Choice(tuple(MODELS)), "data": OptionalPath(),
                         "val_fraction": Number(low=0, high=1, low_open=True, high_open=True),
-                        "weight_averaging": Flag(), "init_from": OptionalPath()})
+                        "weight_averaging": Flag(), "augment": Flag(), "init_from": OptionalPath()})
+        check_schedule(self)
 
 
 def best_lr_path(model: str, directory=TUNER_DIRECTORY) -> Path:
@@ -133,21 +142,23 @@ def make_task(config: TrainConfig, data: ImageData) -> training.Task:
         return {"model": config.model, "best_val_accuracy": history["val_accuracy"][best], name: evaluation}
 
     batch_norm = MODELS[config.model]
-    ema_momentum = (epoch_average_momentum(math.ceil(len(train_labels) / config.batch_size))
-                    if config.weight_averaging else None)
+    steps_per_epoch = math.ceil(len(train_labels) / config.batch_size)
+    ema_momentum = epoch_average_momentum(steps_per_epoch) if config.weight_averaging else None
+    lr = learning_rate(config.learning_rate, config.lr_schedule, config.warmup_epochs, config.epochs, steps_per_epoch)
     return training.Task(
         build_model=lambda: compile_model(
             finetune.initialize(build_model(batch_norm=batch_norm, dropout=config.dropout), config.init_from, TASK),
-            config.learning_rate, ema_momentum=ema_momentum),
+            lr, ema_momentum=ema_momentum),
         loss=nll_loss, metrics={"accuracy": accuracy},
-        train_data=lambda seed: make_dataset(train_images, train_labels, config.batch_size, shuffle=True, seed=seed),
+        train_data=lambda seed: make_dataset(train_images, train_labels, config.batch_size, shuffle=True, seed=seed,
+                                             augment=config.augment),
         validation_data=make_dataset(val_images, val_labels, config.batch_size),
         monitor="val_accuracy", mode="max", title=config.model, report=report,
         evaluation_weights=averaged_weights,
         callbacks=lambda model: [PreciseBatchNorm(train_images, seed=config.seed)]
         if config.weight_averaging and batch_norm else [],
-        plots={"training_loss.png": (["loss"], "NLL loss"),
-               "validation_accuracy.png": (["val_accuracy"], "validation accuracy")})
+        plots={"loss.png": (["loss", "val_loss"], "NLL loss"),
+               "accuracy.png": (["accuracy", "val_accuracy"], "accuracy")})
 
 
 def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[ImageData] = None, verbose="auto") -> dict:

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from keras_hw2 import cli, presets
+from keras_hw2 import cli, presets, train_options
 from keras_hw2.deploy import command as deploy_command
 from keras_hw2.errors import InputError
 
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init-from", help="a preset or a run (directory or .keras) whose weights and vocabularies "
                                            "start the training: same --attention and --units; the training words "
                                            "may hold only its symbols (default: fresh weights)")
+    train_options.add_arguments(train, monitor="val_cer", augment=False)
     cli.add_run_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
@@ -115,6 +116,7 @@ def _train(args) -> int:
     options = {name: getattr(args, name) for name in ("units", "dropout", "learning_rate", "batch_size", "epochs",
                                                        "strategy", "sort_window", "init_from")
                if getattr(args, name) is not None}
+    options.update(train_options.options(args, augment=False))
     config = TrainConfig(data=args.data, use_attention=args.attention, tie_embeddings=not args.untie_embeddings,
                          seed=args.seed, deterministic=args.deterministic, jit_compile=args.jit_compile, **options)
     check_run_name(args.run_name)

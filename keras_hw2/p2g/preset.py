@@ -1,6 +1,6 @@
 """``keras_hw2.p2g.from_preset(name)``: a shipped, trained speller (`keras_hw2.presets`)."""
 from keras_hw2 import presets
-from keras_hw2.p2g.serving import Speller, load_checkpoint
+from keras_hw2.p2g.speller import Speller, load_checkpoint
 
 
 def from_preset(name: str = presets.default_preset("p2g"), jit_compile: bool = False) -> Speller:

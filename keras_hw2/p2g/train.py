@@ -7,6 +7,7 @@ CER and WER (`SpellingMetrics`, monitored: ``val_cer``, lower is better) and
 the CER plot. The run also keeps the vocabularies (vocabulary.json), so a
 resumed run refuses training data with other symbols.
 """
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -23,7 +24,8 @@ from keras_hw2.p2g.data import build_vocabularies, make_dataset, read_tsv
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.speller import Speller
 from keras_hw2.presets import finetune
-from keras_hw2.runs import CHECKPOINT_FILE, Run, read_json, write_json
+from keras_hw2.runs import CHECKPOINT_FILE, Run, opt_in, read_json, write_json
+from keras_hw2.schedules import check_schedule, learning_rate
 
 TASK = "p2g"  # runs/p2g/<name>/
 VOCABULARY_FILE = "vocabulary.json"
@@ -45,13 +47,18 @@ class TrainConfig:
     deterministic: bool = False  # also make TensorFlow ops deterministic
     jit_compile: bool = False  # XLA for the train step (recompiles per padded shape)
     strategy: str = "default"  # keras_hw2.distribute strategy
-    init_from: Optional[str] = None  # a preset or run whose weights and vocabularies start the training
+    # Opt-in options (issues 21, 23), left out of config.json at their defaults:
+    lr_schedule: str = opt_in("constant")  # keras_hw2.schedules: constant, cosine or step
+    warmup_epochs: int = opt_in(0)  # linear learning-rate warm-up
+    early_stopping: Optional[int] = opt_in(None)  # patience in epochs on val_cer; None: train every epoch
+    init_from: Optional[str] = opt_in(None)  # a preset or run whose weights and vocabularies start it
 
     def __post_init__(self):
         validate(self, {**TRAINING_RULES, "data": OptionalPath(), "use_attention": Flag(), "tie_embeddings": Flag(),
                         "units": Integer(minimum=2, even=True), "sort_window": Integer(minimum=0),
                         "init_from": OptionalPath()},
                  flags={"use_attention": "--attention", "tie_embeddings": "--untie-embeddings"})
+        check_schedule(self)
 
 
 @dataclass
@@ -109,12 +116,14 @@ def _check_vocabulary(run: Run, source, target) -> None:
     write_json(path, current)
 
 
-def build_model(config: TrainConfig, source, target) -> Seq2Seq:
-    """The model compiled with its optimizer, Adam (the loss is `token_loss`, weighted by `is_token`)."""
+def build_model(config: TrainConfig, source, target, steps_per_epoch: int = 1) -> Seq2Seq:
+    """The model compiled with its optimizer, Adam (the loss is `token_loss`, weighted by `is_token`), at the
+    learning rate of ``config.lr_schedule`` over `steps_per_epoch` train steps per epoch."""
     model = Seq2Seq(source.tokens, target.tokens, units=config.units, dropout=config.dropout,
                     use_attention=config.use_attention, tie_embeddings=config.tie_embeddings)
     model.build(((None, None), (None, None)))
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))  # the engine computes the loss
+    lr = learning_rate(config.learning_rate, config.lr_schedule, config.warmup_epochs, config.epochs, steps_per_epoch)
+    model.compile(optimizer=keras.optimizers.Adam(lr))  # the engine computes the loss
     return model
 
 
@@ -152,15 +161,17 @@ def make_task(config: TrainConfig, data: Corpus) -> training.Task:
     """
     corpus = data.splits
     source, target = vocabularies(config, data)
+    steps_per_epoch = math.ceil(len(corpus["train"]) / config.batch_size)
     return training.Task(
-        build_model=lambda: finetune.initialize(build_model(config, source, target), config.init_from, TASK),
+        build_model=lambda: finetune.initialize(build_model(config, source, target, steps_per_epoch),
+                                                config.init_from, TASK),
         loss=token_loss, loss_weights=is_token,
         train_data=lambda seed: make_dataset(corpus["train"], source, target, config.batch_size, shuffle=True,
                                              seed=seed, sort_window=config.sort_window),
         validation_data=make_dataset(corpus["valid"], source, target, config.batch_size),
         monitor="val_cer", mode="min",
         callbacks=lambda model: [SpellingMetrics(corpus["valid"], Speller(model))],
-        plots={"val_cer.png": (["val_cer"], "validation CER"),
+        plots={"val_cer.png": (["val_cer"], "validation CER (greedy; no training CER is computed)"),
                "loss.png": (["loss", "val_loss"], "cross-entropy per target token")},
         title=f"p2g ({'attention' if config.use_attention else 'no attention'})",
         report=lambda run, history, best: {"val_cer": history["val_cer"][best], "val_wer": history["val_wer"][best],

@@ -79,7 +79,7 @@ def measure(preset: Preset, path) -> dict:
                 "command": f"python -m keras_hw2.cnn evaluate --run {preset.name} --data {preset.validation_data} "
                            f"--split val"}
     from keras_hw2.p2g.evaluate import evaluate, evaluation_data
-    from keras_hw2.p2g.serving import Speller
+    from keras_hw2.p2g.speller import Speller
 
     pairs, source = evaluation_data(preset.validation_data)
     result = evaluate(Speller(model), pairs, beam=BEAM)

@@ -16,8 +16,10 @@ import shlex
 import sys
 
 from keras_hw2 import cli
+from keras_hw2.checks import received
 
 PRESET_NAMES = ("quick", "full")  # keras_hw2.report.presets.PRESETS, named here without importing TensorFlow
+QUESTION_NAMES = ("q1", "q2", "q3")  # keras_hw2.report.build.QUESTIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the homework's Intel .npz or a Kaggle folder (default: the synthetic demo images)")
     parser.add_argument("--data-p2g", metavar="DIR",
                         help="a folder holding train.tsv and valid.tsv (default: the embedded cmudict corpus)")
+    parser.add_argument("--only", metavar="Q[,Q]", type=questions,
+                        help="run and report only these questions, e.g. q1,q3 (default: q1,q2,q3)")
     parser.add_argument("--out", metavar="DIR", help="the report folder (default reports/<preset>)")
     parser.add_argument("--runs-dir", default="runs", help="root of all run directories (default runs/)")
     cli.add_seed_argument(parser)
@@ -39,6 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true",
                         help="print only errors and the final line (the path of report.md)")
     return parser
+
+
+def questions(text: str) -> tuple:
+    """``--only``'s argparse type: ``"q3,q1"`` → ``("q1", "q3")``; anything but one or more of `QUESTION_NAMES`
+    is an error (`argparse.ArgumentTypeError`).
+
+    Example:
+    >>> questions("q3, Q1")
+    ('q1', 'q3')
+    """
+    names = {name.strip().lower() for name in text.split(",")}
+    if not names <= set(QUESTION_NAMES) or names == {""} or "" in names:
+        raise argparse.ArgumentTypeError(f"--only must name one or more of {', '.join(QUESTION_NAMES)}, separated by commas. "
+                         f"{received('--only', text)}")
+    return tuple(sorted(names))
 
 
 def main(argv=None) -> int:
@@ -57,7 +76,7 @@ def main(argv=None) -> int:
                         data_p2g=args.data_p2g and os.path.abspath(args.data_p2g))
     report = build_report(settings, args.out or os.path.join("reports", args.preset), runs_dir=args.runs_dir,
                           overwrite=args.overwrite, quiet=args.quiet,
-                          command=" ".join(["python -m keras_hw2 report", shlex.join(argv)]).strip())
+                          command=" ".join(["python -m keras_hw2 report", shlex.join(argv)]).strip(), only=args.only)
     print(f"report: {report.path}" + ("" if report.status == "finished" else " (some steps failed)"))
     return 0 if report.status == "finished" else 1
 

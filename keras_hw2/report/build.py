@@ -5,7 +5,8 @@
 1. refuses an ``out`` folder holding a report made with other settings
    (unless ``overwrite``), then loads and checks the data
    (`keras_hw2.report.inputs`), before anything is written;
-2. locks ``out`` and runs the ten steps in order (`STEPS`,
+2. locks ``out`` and runs the ten steps in order (`STEPS`; with ``only``, those of the questions named,
+   and the report has only their sections,
    `keras_hw2.report.steps.StepRunner`): each is reused when a run with the
    same configuration finished before, and training resumes from the last
    finished epoch (or trial) of an interrupted one;
@@ -30,6 +31,7 @@ from keras_hw2.report.inputs import Settings, digest, load_inputs, write_samples
 from keras_hw2.report.presets import CNN_BATCH_SIZE, LEARNING_RATES, NUM_BEAMS, NUM_SAMPLES, PRESETS, TOP_P
 from keras_hw2.report.render import REPORT_JSON, settings_of, write_report
 from keras_hw2.report.steps import StepRunner
+from keras_hw2.runs import config_dict
 from keras_hw2.report.tables import build_sections
 from tuners.lr_grid import SweepConfig
 
@@ -47,6 +49,7 @@ STEPS = [  # (key, what it does): the report's steps, in order
     ("p2g-attention", "Q3 speller with attention"),
     ("p2g-attention-eval", "Q3 decoding with attention"),
 ]
+QUESTIONS = {"q1": "hopfield-", "q2": "cnn-", "q3": "p2g-"}  # ``--only``: each question's steps by key prefix
 PRESET_NOTES = {
     "quick": "The **quick** preset is a smoke run: a few images and words, a few epochs, tiny spellers. Its "
              "figures show that every step works end to end; they are not comparable with the homework's. "
@@ -86,8 +89,14 @@ def check_out(out, settings: Settings, overwrite: bool = False) -> None:
                          f"pass --overwrite to replace it or choose another --out. Received: --out={out}")
 
 
+def selected_steps(only=None) -> list:
+    """The `STEPS` of the questions in `only` (e.g. ``("q1", "q3")``), in order; every step when None."""
+    prefixes = tuple(QUESTIONS[q] for q in (only or QUESTIONS))
+    return [(key, title) for key, title in STEPS if key.startswith(prefixes)]
+
+
 def build_report(settings: Settings, out, runs_dir="runs", overwrite: bool = False, quiet: bool = False,
-                 command: str = "python -m keras_hw2 report") -> Report:
+                 command: str = "python -m keras_hw2 report", only=None) -> Report:
     """Run every step (reusing finished ones) and write the report into `out`.
 
     Args:
@@ -97,6 +106,7 @@ def build_report(settings: Settings, out, runs_dir="runs", overwrite: bool = Fal
         overwrite: replace a report made with other settings.
         quiet: print nothing but failed steps (on stderr).
         command: the command line, recorded in the report.
+        only: the questions to run and report, e.g. ``("q1", "q3")`` (keys of `QUESTIONS`); None: all.
 
     Returns:
         The `Report`; its status is "finished" or "failed" (a step failed).
@@ -109,30 +119,40 @@ def build_report(settings: Settings, out, runs_dir="runs", overwrite: bool = Fal
     check_out(out, settings, overwrite)
     inputs = load_inputs(settings, preset)
     echo = (lambda line: None) if quiet else (lambda line: print(line, flush=True))
-    runner = StepRunner(runs_dir, len(STEPS), echo, lambda line: print(line, file=sys.stderr, flush=True))
+    steps = selected_steps(only)
+    runner = StepRunner(runs_dir, len(steps), echo, lambda line: print(line, file=sys.stderr, flush=True))
     start = time.perf_counter()
     with DirectoryLock(out, what="report"):
         write_samples(inputs, settings, runs_dir)
         try:
-            _run_steps(runner, settings, preset, inputs, runs_dir, quiet)
+            _run_steps(runner, settings, preset, inputs, runs_dir, quiet, {key for key, _ in steps})
         except KeyboardInterrupt as e:
-            path = _write(out, settings, preset, inputs, runner, runs_dir, command, start, "interrupted")
-            step = f"in step {len(runner.outcomes) + 1} of {len(STEPS)}, {runner.current}" if runner.current \
-                else f"after step {len(runner.outcomes)} of {len(STEPS)}"
+            path = _write(out, settings, preset, inputs, runner, runs_dir, command, start, "interrupted", steps)
+            step = f"in step {len(runner.outcomes) + 1} of {len(steps)}, {runner.current}" if runner.current \
+                else f"after step {len(runner.outcomes)} of {len(steps)}"
             detail = str(e).split(";")[0]  # e.g. the engine's "at epoch N of runs/cnn/<name>"
             raise KeyboardInterrupt(f"{step}{' ' + detail if detail else ''}; re-run the same command to resume "
                                     f"(finished steps are reused); the report so far: {path}") from None
         status = "finished" if all(outcome.finished for outcome in runner.outcomes) else "failed"
-        path = _write(out, settings, preset, inputs, runner, runs_dir, command, start, status)
+        path = _write(out, settings, preset, inputs, runner, runs_dir, command, start, status, steps)
     return Report(path, status, {outcome.key: outcome for outcome in runner.outcomes})
 
 
-def _run_steps(runner: StepRunner, settings: Settings, preset, inputs, runs_dir, quiet: bool) -> None:
-    """The ten steps (`STEPS`), through the tasks' library functions (`keras_hw2.report.questions`)."""
+def _run_steps(runner: StepRunner, settings: Settings, preset, inputs, runs_dir, quiet: bool, keys: set) -> None:
+    """The steps of `STEPS` whose keys are in `keys` (whole questions), through the tasks' library functions
+    (`keras_hw2.report.questions`)."""
     seed = settings.seed
     verbose = "auto" if preset.show_training and not quiet else 0
     titles = dict(STEPS)
+    if "hopfield-check" in keys:
+        _hopfield_steps(runner, seed, preset, titles, verbose)
+    if "cnn-lr-search" in keys:
+        _cnn_steps(runner, seed, preset, inputs, runs_dir, titles, verbose)
+    if "p2g-plain" in keys:
+        _p2g_steps(runner, seed, preset, inputs, runs_dir, titles, verbose)
 
+
+def _hopfield_steps(runner: StepRunner, seed: int, preset, titles: dict, verbose) -> None:
     instances = preset.hopfield_instances
     runner.run("hopfield-check", f"{titles['hopfield-check']} ({instances} instances)",
                {"seed": seed, "num_instances": instances},
@@ -146,6 +166,8 @@ def _run_steps(runner: StepRunner, settings: Settings, preset, inputs, runs_dir,
                f"{len(capacity.patterns)} pattern counts, {len(capacity.associations)} maps)", asdict(capacity),
                lambda run: questions.hopfield_capacity(run, capacity, verbose))
 
+
+def _cnn_steps(runner: StepRunner, seed: int, preset, inputs, runs_dir, titles: dict, verbose) -> None:
     search_config = {"model": "baseline", "data": inputs.data_cnn, "learning_rates": LEARNING_RATES,
                      "epochs": preset.lr_search_epochs, "batch_size": CNN_BATCH_SIZE, "seed": seed}
     sweep = SweepConfig(**search_config, directory=str(Path(runs_dir) / TUNER_DIR),
@@ -160,21 +182,23 @@ def _run_steps(runner: StepRunner, settings: Settings, preset, inputs, runs_dir,
             model=model, data=inputs.data_cnn, epochs=preset.cnn_epochs, batch_size=CNN_BATCH_SIZE,
             learning_rate=lr, seed=seed)
         title = titles[f"cnn-{model}"] + ("" if lr is None else f" ({preset.cnn_epochs} epochs, lr {lr:g})")
-        runner.run(f"cnn-{model}", title, {} if config is None else asdict(config),
+        runner.run(f"cnn-{model}", title, {} if config is None else config_dict(config),
                    lambda run, config=config, model=model: questions.cnn_train(
                        run, config, inputs.images, runs_dir, verbose,
                        trained_as=best_trial if model == "baseline" else None),
                    needs=[search])
 
+
+def _p2g_steps(runner: StepRunner, seed: int, preset, inputs, runs_dir, titles: dict, verbose) -> None:
     valid = inputs.corpus.splits["valid"]
     for model, attention in (("plain", False), ("attention", True)):
         config = p2g_train.TrainConfig(data=inputs.data_p2g, use_attention=attention, units=preset.p2g_units,
                                        epochs=preset.p2g_epochs, batch_size=preset.p2g_batch_size, seed=seed)
         trained = runner.run(f"p2g-{model}", f"{titles['p2g-' + model]} ({preset.p2g_epochs} epochs, "
-                             f"{preset.p2g_units} units)", asdict(config),
+                             f"{preset.p2g_units} units)", config_dict(config),
                              lambda run, config=config: questions.p2g_train(run, config, inputs.corpus, runs_dir,
                                                                             verbose))
-        evaluation = {"training": asdict(config), "words": len(valid), "seed": seed, "top_p": TOP_P,
+        evaluation = {"training": config_dict(config), "words": len(valid), "seed": seed, "top_p": TOP_P,
                       "num_samples": NUM_SAMPLES, "num_beams": NUM_BEAMS, "attention_words": preset.attention_words}
         runner.run(f"p2g-{model}-eval", f"{titles[f'p2g-{model}-eval']} (greedy, nucleus p={TOP_P:g} x "
                    f"{NUM_SAMPLES}, beam {NUM_BEAMS}; {len(valid)} words)", evaluation,
@@ -185,12 +209,12 @@ def _run_steps(runner: StepRunner, settings: Settings, preset, inputs, runs_dir,
 
 
 def _write(out, settings: Settings, preset, inputs, runner: StepRunner, runs_dir, command: str, start: float,
-           status: str) -> Path:
-    """Draw the figures and write report.md and report.json from the steps run so far."""
+           status: str, steps: list) -> Path:
+    """Draw the figures and write report.md and report.json from the steps run so far (of `steps`)."""
     outcomes = {outcome.key: outcome for outcome in runner.outcomes}
     data = {"cnn": inputs.images_source, "cnn_val": len(inputs.images.splits["val"][1]),
             "p2g": inputs.corpus_source, "p2g_valid": len(inputs.corpus.splits["valid"])}
-    sections = build_sections(outcomes, data, STEPS)
+    sections = build_sections(outcomes, data, steps, smoke=settings.preset == "quick")
     figures = draw_figures(outcomes, out)
     for section in sections:
         section.figures = figures.get(section.key, [])
@@ -198,9 +222,10 @@ def _write(out, settings: Settings, preset, inputs, runner: StepRunner, runs_dir
     header = {
         "title": f"Homework 2, reproduced ({settings.preset} preset)", "status": status, "command": command,
         "settings": settings.as_dict(), "preset": asdict(preset), "runs_dir": str(runs_dir), "data": data,
+        "questions": sorted({key for key, prefix in QUESTIONS.items() for step, _ in steps if step.startswith(prefix)}),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": time.perf_counter() - start,
         "notes": [PRESET_NOTES[settings.preset], "",
-                  f"{reused} of {len(STEPS)} steps were reused from earlier runs. Our figures are validation "
+                  f"{reused} of {len(steps)} steps were reused from earlier runs. Our figures are validation "
                   "figures (the test splits are held back); the homework's P2G figures are test figures."],
     }
     return write_report(out, header, sections, outcomes)

@@ -18,7 +18,6 @@ returns a JSON-ready result (`keras_hw2.report.steps`):
   attention heatmap with `keras_hw2.p2g.predict.write_attention_png`).
 """
 import contextlib
-from dataclasses import asdict
 from pathlib import Path
 
 from keras_hw2.cnn import train as cnn_train_module
@@ -106,7 +105,7 @@ def _train(task_module, label: str, config, data, runs_dir, verbose, location=No
     """``task_module.train_and_evaluate`` in the run named after `label` and the config's digest, or at
     `location` (``(root, task, name)`` of `keras_hw2.runs.open_run`); a finished run is reused.
     Returns ``{"run", "results", "history", "trained_epochs"}``."""
-    root, task, name = location or (runs_dir, task_module.TASK, f"report-{label}-{digest(asdict(config))}")
+    root, task, name = location or (runs_dir, task_module.TASK, f"report-{label}-{digest(config_dict(config))}")
     with open_run(task, config, name=name, root=root) as task_run:
         before = _finished_epochs(task_run)
         results = task_module.train_and_evaluate(config, task_run, data, verbose=verbose)
