@@ -201,12 +201,12 @@ def test_an_ensemble_of_a_run_with_itself_predicts_as_the_run_and_lists_the_n_be
         assert line == f"{row['phonemes']}\t{row['spelling']}\t{row['log_prob']:.3f}\tbeam 2-best: {two}"
 
 
-def test_n_best_above_the_beam_and_repeated_seeds_are_refused(capsys):
+def test_n_best_above_the_beam_and_repeated_seeds_are_refused(capsys, tmp_path):
     code, out, err = _cli(capsys, "predict", "--run", "nowhere", "k æ t", "--beam", "2", "--n-best", "3")
     assert (code, out, err) == (2, "", "error: --n-best must be at most --beam (the hypotheses the beam keeps). "
                                        "Received: --n-best=3 with --beam=2\n")
     with pytest.raises(SystemExit) as exit_info:
-        run_main(main, ["train", "--seeds", "0,1,0"])
+        run_main(main, ["train", "--seeds", "0,1,0", "--data", str(tmp_path / "none"), "--runs-dir", str(tmp_path)])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == ("error: python -m keras_hw2.p2g train: --seeds must be distinct; 0 is "
                                        "repeated. Received: --seeds=0,1,0 (see --help)\n")

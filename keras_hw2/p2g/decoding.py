@@ -165,8 +165,8 @@ class BeamSampler(Sampler):
     by normalised score log P / length**length_penalty (length counts EOS);
     finished hypotheses stay in the beam unchanged. The result is each word's
     best hypothesis by that score, or with `n_best` all `num_beams` of them,
-    sorted by it best first (ties: the lower beam first, so the first is the
-    best that ``n_best=False`` returns).
+    sorted by it best first, as every step's ranking leaves them (ties: the
+    lower beam first, so the first is the best that ``n_best=False`` returns).
 
     Args:
         num_beams: hypotheses per word; a positive int or a scalar int32 tensor
@@ -243,6 +243,5 @@ class BeamSampler(Sampler):
         if not self.n_best:
             best = tf.argmax(normalised, axis=-1, output_type=tf.int32)
             return tf.gather(tokens, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)
-        normalised, order = tf.math.top_k(normalised, k=k)  # sorted; ties keep the lower beam first
-        tokens = tf.reshape(tf.gather(tokens, order, batch_dims=1), [-1, self.max_length])
-        return tokens, tf.reshape(tf.gather(scores, order, batch_dims=1), [-1]), tf.reshape(normalised, [-1])
+        # the beam is kept sorted by normalised score: every step's `top_k` ranks it (ties: lower beam first)
+        return tf.reshape(tokens, [-1, self.max_length]), tf.reshape(scores, [-1]), tf.reshape(normalised, [-1])
