@@ -571,7 +571,8 @@ def test_an_empty_batch_gives_an_empty_result(servers, exports):
     assert client.predict("p2g", "serving_default", found["serving_default"], {"phonemes": empty}) == {
         "spellings": [], "log_probs": []}
     beam = {"phonemes": empty, "num_beams": np.array(3, np.int32), "length_penalty": np.array(1.0, np.float32)}
-    assert client.predict("p2g", "beam_search", found["beam_search"], beam) == {"spellings": [], "log_probs": []}
+    assert client.predict("p2g", "beam_search", found["beam_search"], beam) == {"spellings": [], "log_probs": [],
+                                                                              "scores": []}
 
 
 # -- exports ---------------------------------------------------------------------------------------------------

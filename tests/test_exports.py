@@ -114,7 +114,7 @@ def test_empty_batches_unknown_and_long_inputs_are_spelled_within_the_maximum_le
         spellings = _strings(outputs[f"{name}/spellings"])
         assert len(spellings) == len(WORDS) and all(len(s) <= MAX_LENGTH for s in spellings)
         assert np.isfinite(outputs[f"{name}/log_probs"]).all()
-    assert outputs["greedy_empty/spellings"].shape == (0,) and outputs["beam_empty/log_probs"].shape == (0,)
+    assert outputs["greedy_empty/spellings"].shape == (0,) and outputs["beam_empty/log_probs"].shape == (0, 3)
     assert outputs["nucleus_empty/spellings"].shape == (0, 3)
 
 
@@ -208,7 +208,8 @@ def test_saved_model_cli_console_script_is_installed():
     ("p2g", ["signature_def['beam_search']", "signature_def['nucleus']", "signature_def['serving_default']",
              "inputs['phonemes']", "dtype: DT_STRING", "inputs['num_beams']", "inputs['length_penalty']",
              "inputs['num_samples']", "inputs['p']", "inputs['seed']", "outputs['spellings']",
-             "outputs['log_probs']", "'NormalizeUTF8'", "'TFText>WhitespaceTokenizeWithOffsetsV2'"]),
+             "outputs['log_probs']", "outputs['scores']", "'NormalizeUTF8'",
+             "'TFText>WhitespaceTokenizeWithOffsetsV2'"]),
 ])
 def test_saved_model_cli_shows_each_export(saved_model_cli, model, expected):
     code, out, err = saved_model_cli[f"show {model}"]

@@ -80,8 +80,8 @@ def test_evaluate_reports_cer_wer_wer_at_k_and_beam(trained, capsys):
                           "--top-p", "0.9", "--k", "2", "--beam", "2")
     assert code == 0
     result = json.loads(out.splitlines()[2])
-    assert result["words"] == 5 and set(result) >= {"cer", "wer", "wer_at_k", "beam_cer", "beam_wer"}
-    assert result["wer_at_k"] <= 1.0
+    assert result["words"] == 5 and set(result) >= {"cer", "wer", "wer_at_k", "beam_cer", "beam_wer", "beam_wer_at_k"}
+    assert result["wer_at_k"] <= 1.0 and result["beam_wer_at_k"] <= result["beam_wer"]
     assert err.startswith("5/5 - ")  # beam search shows progress: 5 words (each decoded 3 ways, counted once)
 
 
@@ -184,6 +184,47 @@ def test_predict_counts_words_once_whatever_the_decodings(trained, capsys):
                           "--beam", "5")
     assert code == 0 and len(out.splitlines()) == 3
     assert re.fullmatch(r"2/2 - \d+s - \S+/word\n", err), err
+
+
+def test_an_ensemble_of_a_run_with_itself_predicts_as_the_run_and_lists_the_n_best(trained, capsys):
+    _, run = trained  # the mean of two equal logits is those logits: the ensemble decodes as the run
+    words = ["k æ t", "b oʊ t"]
+    code, out, _ = _cli(capsys, "predict", "--run", run, *words, "--beam", "3", "--n-best", "2", "--quiet")
+    assert code == 0
+    code, printed, _ = _cli(capsys, "predict", "--run", run, "--run", run, *words, "--beam", "3", "--json", "--quiet")
+    rows = [json.loads(line) for line in printed.splitlines()]
+    assert code == 0 and [row["phonemes"] for row in rows] == words
+    for line, row in zip(out.splitlines(), rows):
+        scores = [hypothesis["score"] for hypothesis in row["beam"]]
+        assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+        two = ", ".join(f"{h['spelling']} ({h['score']:.3f})" for h in row["beam"][:2])
+        assert line == f"{row['phonemes']}\t{row['spelling']}\t{row['log_prob']:.3f}\tbeam 2-best: {two}"
+
+
+def test_n_best_above_the_beam_and_repeated_seeds_are_refused(capsys, tmp_path):
+    code, out, err = _cli(capsys, "predict", "--run", "nowhere", "k æ t", "--beam", "2", "--n-best", "3")
+    assert (code, out, err) == (2, "", "error: --n-best must be at most --beam (the hypotheses the beam keeps). "
+                                       "Received: --n-best=3 with --beam=2\n")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(main, ["train", "--seeds", "0,1,0", "--data", str(tmp_path / "none"), "--runs-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == ("error: python -m keras_hw2.p2g train: --seeds must be distinct; 0 is "
+                                       "repeated. Received: --seeds=0,1,0 (see --help)\n")
+
+
+def test_train_seeds_trains_one_ordinary_run_per_seed(monkeypatch, tmp_path, capsys):
+    from keras_hw2.p2g import train
+    trained = []
+
+    def fake_train(config, run, data, verbose):
+        trained.append((run.path.name, config.seed))
+        return {"val_cer": 0.5, "val_wer": 0.75, "best_epoch": 1, "epochs": 1}
+
+    monkeypatch.setattr(train, "train_and_evaluate", fake_train)
+    code, out, _ = _cli(capsys, "train", "--data", _write_corpus(tmp_path / "data"), "--seeds", "3,1",
+                        "--runs-dir", tmp_path / "runs", "--run-name", "m", "--quiet")
+    assert code == 0 and trained == [("m-seed3", 3), ("m-seed1", 1)]
+    assert out.count("best validation CER 0.5000 (WER 0.7500) at epoch 1 of 1") == 2
 
 
 def test_exporting_an_unfinished_run_says_so(trained, capsys, tmp_path):

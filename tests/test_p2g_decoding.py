@@ -69,6 +69,17 @@ def test_beam_search_length_normalisation_prefers_higher_probability_per_token()
     np.testing.assert_allclose(log_probs, [np.log(0.3)], rtol=1e-5)
 
 
+def test_beam_n_best_returns_every_hypothesis_sorted_by_normalised_score():
+    sampler = decoding.BeamSampler(num_beams=2, length_penalty=1.0, max_length=5, n_best=True)
+    tokens, log_probs, scores = sampler(_fake_next_fn(WORLD), [tf.zeros([4], tf.int32)], 2)
+    np.testing.assert_array_equal(tokens, [[A, A, EOS, 0, 0], [B, EOS, 0, 0, 0]] * 2)  # rows b*2 + rank
+    np.testing.assert_allclose(log_probs, [np.log(0.3), np.log(0.4)] * 2, rtol=1e-5)
+    np.testing.assert_allclose(scores, [np.log(0.3) / 3, np.log(0.4) / 2] * 2, rtol=1e-5)
+    best_tokens, best_log_probs = _run(decoding.BeamSampler(num_beams=2, max_length=5), batch_size=2)
+    np.testing.assert_array_equal(tokens[::2], best_tokens)
+    np.testing.assert_array_equal(log_probs[::2], best_log_probs)
+
+
 def _draw(p, probabilities, n=4000, seed=0):
     sampler = decoding.NucleusSampler(p)
     sampler.seed = tf.constant([0, seed], tf.int64)

@@ -71,7 +71,7 @@ def test_metadata_command_prints_each_signature(capsys, servers, protocol):
     lines, requests = _client_lines(capsys, servers, protocol, "metadata", "--name", "p2g")
     assert lines[1:] == [
         "  beam_search: length_penalty float32 (); num_beams int32 (); phonemes string (batch_size) -> "
-        "log_probs float32 (batch_size); spellings string (batch_size)",
+        "log_probs float32 (batch_size, None); scores float32 (batch_size, None); spellings string (batch_size, None)",
         "  nucleus: num_samples int32 (); p float32 (); phonemes string (batch_size); seed int64 () -> "
         "log_probs float32 (batch_size, None); spellings string (batch_size, None)",
         "  serving_default: phonemes string (batch_size) -> log_probs float32 (batch_size); "
@@ -101,8 +101,9 @@ def test_p2g_greedy_nucleus_and_beam_agree_with_the_speller(capsys, servers, exp
                              "--strings", *PHONEMES, "--param", "num_beams=4", "--param", "length_penalty=0.5")
     beam = speller.beam_search(PHONEMES, num_beams=4, length_penalty=0.5)
     rows = _rows(lines, PHONEMES)
-    assert [row["spellings"] for row in rows] == _strings(beam["spellings"])
+    assert [row["spellings"] for row in rows] == [_strings(r) for r in beam["spellings"].numpy()]
     np.testing.assert_allclose([row["log_probs"] for row in rows], beam["log_probs"], rtol=1e-5)
+    np.testing.assert_allclose([row["scores"] for row in rows], beam["scores"], rtol=1e-5)
 
 
 @pytest.mark.parametrize("protocol, signature", [("rest", "serving_default"), ("grpc", "serve_image_bytes"),

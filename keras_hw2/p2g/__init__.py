@@ -6,10 +6,11 @@ from keras_hw2.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "attention": ("BahdanauAttention",),
-    "decoding": ("BeamSampler", "GreedySampler", "NucleusSampler", "Sampler"),
+    "decoding": ("BeamSampler", "GreedySampler", "NucleusSampler", "Sampler", "generate"),
+    "ensemble": ("Ensemble",),
     "metrics": ("character_error_rate", "word_error_rate", "word_error_rate_at_k"),
     "preset": ("from_preset",),
     "models": ("Decoder", "Encoder", "Seq2Seq"),
-    "speller": ("Speller", "export_speller", "load_checkpoint"),
+    "speller": ("Speller", "export_speller", "load_checkpoint", "load_spellers"),
     "vocab": ("Vocabulary",),
 })

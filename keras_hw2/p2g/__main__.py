@@ -4,11 +4,17 @@ Phoneme strings are symbols separated by spaces, in the alphabet of the data the
 run was trained on: ARPAbet for the embedded cmudict corpus ("K AE T"), IPA for
 the homework's WikiPron TSVs ("k æ t"). ``--run`` is a run directory or its
 best.keras file, or a preset (`python -m keras_hw2 presets`); ``predict``
-without ``--run`` uses the preset cmudict_attention (ARPAbet).
+without ``--run`` uses the preset cmudict_attention (ARPAbet). ``--run A --run B ...``
+(repeated) decodes or exports several runs of the same vocabularies as one model,
+averaging their next-character log-probabilities at every step
+(`keras_hw2.p2g.ensemble.Ensemble`); ``train --seeds 0,1,2`` trains such members
+one after another, runs <name>-seed0, ...
 """
 import argparse
+import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 
 from keras_hw2 import cli, presets, train_options
@@ -52,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                                            "may hold only its symbols (default: fresh weights)")
     train_options.add_arguments(train, monitor="val_cer", augment=False)
     cli.add_run_arguments(train)
+    train.add_argument("--seeds", type=_seeds,
+                       help="comma-separated distinct seeds, e.g. 0,1,2: train one ordinary run per seed, one "
+                            "after another (ensemble members), named <--run-name or a timestamp>-seed<N>; "
+                            "replaces --seed")
 
     evaluate = commands.add_parser("evaluate", help=VERBS["evaluate"])
     test = commands.add_parser("test")  # evaluate's deprecated old name, not listed
@@ -67,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
                               '"k æ t" (homework TSVs, IPA)')
     predict.add_argument("--attention-png", help="write the attention weights of the greedy spellings here "
                                                  "(runs trained with --attention)")
+    predict.add_argument("--n-best", type=cli.integer("--n-best", minimum=1),
+                         help="with --beam, show this many of the beam's hypotheses, best first, with their "
+                              "length-normalised log-probabilities (at most --beam; default 1; --json: all)")
+    predict.add_argument("--json", action="store_true",
+                         help="one JSON object per word (greedy, samples, the beam's n-best list with scores)")
     for sub in (evaluate, test, predict):
         _add_run_argument(sub, required=sub is not predict)
         sub.add_argument("--top-p", type=cli.number("--top-p", 0, 1, low_open=True),
@@ -74,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--k", type=cli.integer("--k", minimum=1), default=3,
                          help="samples per word with --top-p (default 3)")
         sub.add_argument("--beam", type=cli.integer("--beam", minimum=1),
-                         help="also decode with beam search of this size")
+                         help="also decode with beam search of this size (evaluate: also its WER@beam)")
         cli.add_seed_argument(sub, "seed of the nucleus samples")
         cli.add_quiet_argument(sub)
 
@@ -90,10 +105,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_argument(parser, required: bool = True) -> None:
-    """``--run`` (optional: the default preset), also accepted under its deprecated name ``--checkpoint``."""
+    """``--run`` (optional: the default preset), repeatable for an ensemble, also accepted under its deprecated
+    name ``--checkpoint``."""
     group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument("--run", help=presets.run_help("p2g", default=not required))
+    group.add_argument("--run", action=_RepeatedRun, help=presets.run_help("p2g", default=not required)
+                       + "; repeated: an ensemble of runs of the same vocabularies, decoded as one model "
+                         "(per-step log-probabilities averaged)")
     cli.add_hidden_alias(group, "--checkpoint", dest="run")
+    parser.set_defaults(ensemble=None)
+
+
+class _RepeatedRun(argparse.Action):
+    """``--run``: the first value in ``run``; from the second on, every value in ``ensemble`` too."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        runs = (namespace.ensemble or ([namespace.run] if namespace.run is not None else [])) + [values]
+        namespace.run = runs[0]
+        namespace.ensemble = runs if len(runs) > 1 else None
+
+
+def _as_flags(runs) -> str:
+    """``--run=A --run=B ...``: how an error names the runs it received."""
+    return " ".join(f"--run={run}" for run in runs)
+
+
+def _seeds(text: str) -> list:
+    """``--seeds``: comma-separated distinct integers >= 0."""
+    seeds = [cli.integer("--seeds", minimum=0)(part.strip()) for part in text.split(",")]
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"--seeds must be distinct; {repeated[0]} is repeated. "
+                                         f"Received: --seeds={text}")
+    return seeds
+
+
+def _runs(args) -> list:
+    """The runs a command decodes: every ``--run`` given."""
+    return args.ensemble or [args.run]
 
 
 def main(argv=None) -> int:
@@ -119,7 +167,12 @@ def _train(args) -> int:
     options.update(train_options.options(args, augment=False))
     config = TrainConfig(data=args.data, use_attention=args.attention, tie_embeddings=not args.untie_embeddings,
                          seed=args.seed, deterministic=args.deterministic, jit_compile=args.jit_compile, **options)
-    check_run_name(args.run_name)
+    members = [(args.run_name, config)]
+    if args.seeds is not None:  # one ordinary run per seed, named <name>-seed<N>
+        base = args.run_name or time.strftime("%Y%m%d-%H%M%S")
+        members = [(f"{base}-seed{seed}", dataclasses.replace(config, seed=seed)) for seed in args.seeds]
+    for name, _ in members:
+        check_run_name(name)
     get_strategy(config.strategy)  # a multi-worker strategy must come before any other TensorFlow op
     data = load_data(config)
     if config.init_from:  # refused before the run directory is written
@@ -127,12 +180,13 @@ def _train(args) -> int:
         check_speller(config.init_from, {"units": config.units, "use_attention": config.use_attention,
                                          "tie_embeddings": config.tie_embeddings}, data.splits["train"])
     cli.say(args, data.describe(), device_report(config.jit_compile))
-    with open_run(TASK, config, name=args.run_name, root=args.runs_dir) as run:
-        cli.say_run(args, run, config)
-        results = train_and_evaluate(config, run, data, verbose=cli.verbosity(args))
-    print(f"best validation CER {results['val_cer']:.4f} (WER {results['val_wer']:.4f}) at epoch "
-          f"{results['best_epoch']} of {results['epochs']}")
-    print(cli.outputs_line(run, ["history.json", "loss.png", "val_cer.png", "best.keras"]))
+    for name, member in members:
+        with open_run(TASK, member, name=name, root=args.runs_dir) as run:
+            cli.say_run(args, run, member)
+            results = train_and_evaluate(member, run, data, verbose=cli.verbosity(args))
+        print(f"best validation CER {results['val_cer']:.4f} (WER {results['val_wer']:.4f}) at epoch "
+              f"{results['best_epoch']} of {results['epochs']}")
+        print(cli.outputs_line(run, ["history.json", "loss.png", "val_cer.png", "best.keras"]))
     return 0
 
 
@@ -141,10 +195,11 @@ def _evaluate(args) -> int:
     from keras_hw2 import checkpoints
     from keras_hw2.devices import device_report
     from keras_hw2.p2g.evaluate import check_alphabet, evaluate, evaluation_data
-    from keras_hw2.p2g.speller import Speller, load_checkpoint
+    from keras_hw2.p2g.speller import Speller, load_spellers
 
-    model = load_checkpoint(args.run)
-    pairs, source = evaluation_data(args.data, None if args.data else checkpoints.run_config(args.run))
+    runs = _runs(args)
+    model = load_spellers(runs)
+    pairs, source = evaluation_data(args.data, None if args.data else checkpoints.run_config(runs[0]))
     warning = check_alphabet([pair.phonemes for pair in pairs], model.source_vocabulary.tokens, source)
     cli.say(args, device_report(), f"data: {source}")
     if warning:
@@ -164,20 +219,28 @@ def _predict(args) -> int:
     from keras_hw2.p2g.data import normalize
     from keras_hw2.p2g.decoding import MAX_LENGTH
     from keras_hw2.p2g.predict import predict
-    from keras_hw2.p2g.speller import Speller, load_checkpoint
+    from keras_hw2.p2g.speller import Speller, load_spellers
 
     phonemes = [normalize(p) for p in args.phonemes]
+    if args.n_best is not None and (args.beam is None or args.n_best > args.beam):
+        raise InputError(f"--n-best must be at most --beam (the hypotheses the beam keeps). "
+                         f"Received: --n-best={args.n_best} with --beam={args.beam}")
+    args.run = presets.run_or_default(args, "p2g")
+    runs = _runs(args)
+    if args.attention_png and len(runs) > 1:
+        raise InputError(f"--attention-png draws one model's attention; give one --run. "
+                         f"Received: {_as_flags(runs)}")
     if not all(phonemes):
         raise InputError(f"an empty phoneme string was given. Received: {args.phonemes[phonemes.index('')]!r}")
     if args.attention_png and not Path(args.attention_png).resolve().parent.is_dir():
         raise InputError(f"{args.attention_png}: no such directory to write into. "
                          f"Received: --attention-png={args.attention_png}")
-    args.run = presets.run_or_default(args, "p2g")
-    model = load_checkpoint(args.run)
+    model = load_spellers(runs)
     if args.attention_png and not model.use_attention:
         raise InputError(f"--attention-png needs a run trained with --attention. Received: --run={args.run}")
     lines = predict(Speller(model), phonemes, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed,
-                    attention_png=args.attention_png, verbose=cli.verbosity(args))
+                    n_best=args.n_best or 1, as_json=args.json, attention_png=args.attention_png,
+                    verbose=cli.verbosity(args))
     cli.say(args, device_report())  # after the words' checks: a refused word prints its error line alone
     print(*lines, sep="\n")
     if any(len(p.split()) > MAX_LENGTH for p in phonemes):
@@ -188,11 +251,16 @@ def _predict(args) -> int:
 
 def _export(args) -> int:
     """Write the run's speller as a SavedModel (`keras_hw2.p2g.speller.export_speller`)."""
-    from keras_hw2.p2g.speller import export_speller, load_checkpoint
+    from keras_hw2.p2g.speller import export_speller, load_spellers
 
+    runs = _runs(args)
     if deploy_command.wanted(args):  # --format litert|onnx (issue 28)
+        if args.ensemble:
+            raise InputError(f"--format {args.format} exports one run; an ensemble exports as a SavedModel only. "
+                             f"Received: {_as_flags(runs)}")
         return deploy_command.export(args, "p2g")
-    model = load_checkpoint(args.run)
+    model = load_spellers(runs)
+    args.run = runs[0]  # `cli.export_run` notes whether it had finished
     return cli.export_run(args, lambda: export_speller(model, args.name, root=args.models_dir, version=args.version))
 
 

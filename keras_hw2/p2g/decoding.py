@@ -5,7 +5,11 @@ As in keras-hub, the model supplies a one-step function
 `Sampler` runs the batched `tf.while_loop` with a `finished` vector and a
 maximum length, and subclasses choose tokens by overriding only
 `get_next_token(probabilities)`. `BeamSampler` keeps several hypotheses per
-row and so overrides the loop itself, as keras-hub's does.
+row and so overrides the loop itself, as keras-hub's does; with
+``n_best=True`` it returns every hypothesis, best first.
+
+`generate` starts any of them from a model's `step_function` (a `Seq2Seq`,
+or an `keras_hw2.p2g.ensemble.Ensemble` averaging several).
 """
 import tensorflow as tf
 
@@ -19,6 +23,27 @@ def _as_seed(seed):
     """An int or ``(2,)`` tensor -> the ``(2,)`` int64 seed of the stateless random ops."""
     seed = tf.cast(tf.convert_to_tensor(0 if seed is None else seed), tf.int64)
     return tf.stack([tf.zeros([], tf.int64), seed]) if seed.shape.rank == 0 else seed
+
+
+def generate(model, source_ids, sampler, num_samples=1, seed=None):
+    """Decode ``(batch_size, S)`` source ids with `sampler`, `num_samples` rows per word.
+
+    Args:
+        model: has ``step_function(source_ids, repeats) -> (next_fn, states)``,
+            the one-step function and its initial states with every word's row
+            repeated `repeats` times in a row.
+        source_ids: ``(batch_size, S)`` int32 ids.
+        sampler: a `Sampler`.
+        num_samples: rows per word.
+        seed: see `Sampler`.
+
+    Returns:
+        What `sampler` returns: token ids ``(batch_size * num_samples, max_length)``
+        (PAD after EOS) and their log-probabilities ``(batch_size * num_samples,)``;
+        rows b*num_samples ... belong to word b.
+    """
+    next_fn, states = model.step_function(source_ids, num_samples * sampler.num_beams)
+    return sampler(next_fn, states, tf.shape(source_ids)[0] * num_samples, seed=seed)
 
 
 class Sampler:
@@ -139,7 +164,9 @@ class BeamSampler(Sampler):
     extends every live hypothesis by every token and keeps the `num_beams` best
     by normalised score log P / length**length_penalty (length counts EOS);
     finished hypotheses stay in the beam unchanged. The result is each word's
-    best hypothesis by that score.
+    best hypothesis by that score, or with `n_best` all `num_beams` of them,
+    sorted by it best first, as every step's ranking leaves them (ties: the
+    lower beam first, so the first is the best that ``n_best=False`` returns).
 
     Args:
         num_beams: hypotheses per word; a positive int or a scalar int32 tensor
@@ -147,16 +174,20 @@ class BeamSampler(Sampler):
         length_penalty: exponent alpha of the length normalisation (0 = none);
             a number >= 0 or a scalar float tensor.
         max_length: see `Sampler`.
+        n_best: return every hypothesis, not only the best.
 
     Call arguments:
         states: initial states with ``batch_size * num_beams`` rows.
 
     Returns:
         Tokens ``(batch_size, max_length)`` and the best hypotheses' total
-        log-probabilities ``(batch_size,)``.
+        log-probabilities ``(batch_size,)``; with `n_best`, tokens
+        ``(batch_size * num_beams, max_length)`` (rows b*num_beams ... are word
+        b's, best first), their total log-probabilities and their normalised
+        scores, both ``(batch_size * num_beams,)``.
     """
 
-    def __init__(self, num_beams=5, length_penalty=1.0, max_length=MAX_LENGTH):
+    def __init__(self, num_beams=5, length_penalty=1.0, max_length=MAX_LENGTH, n_best=False):
         super().__init__(max_length)
         if not tf.is_tensor(num_beams):
             Integer(minimum=1).check("num_beams", num_beams)
@@ -164,6 +195,7 @@ class BeamSampler(Sampler):
             raise ValueError(f"length_penalty must be >= 0. Received: length_penalty={length_penalty!r}")
         self.num_beams = num_beams
         self.length_penalty = length_penalty
+        self.n_best = n_best
 
     def __call__(self, next_fn, states, batch_size, seed=None):
         k = self.num_beams
@@ -207,5 +239,9 @@ class BeamSampler(Sampler):
                 tf.tile(first_beam_only[None, :], [batch_size, 1]), tf.zeros([batch_size, k]),
                 tf.zeros([batch_size, k], tf.bool))
         _, _, _, tokens, scores, lengths, _ = tf.while_loop(cond, body, init, maximum_iterations=self.max_length)
-        best = tf.argmax(scores / tf.maximum(lengths, 1.0) ** self.length_penalty, axis=-1, output_type=tf.int32)
-        return tf.gather(tokens, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)
+        normalised = scores / tf.maximum(lengths, 1.0) ** self.length_penalty
+        if not self.n_best:
+            best = tf.argmax(normalised, axis=-1, output_type=tf.int32)
+            return tf.gather(tokens, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)
+        # the beam is kept sorted by normalised score: every step's `top_k` ranks it (ties: lower beam first)
+        return tf.reshape(tokens, [-1, self.max_length]), tf.reshape(scores, [-1]), tf.reshape(normalised, [-1])

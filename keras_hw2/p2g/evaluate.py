@@ -20,14 +20,15 @@ TEST_FILE = "test.tsv"  # the test split of a data directory
 
 
 def evaluate(speller: Speller, pairs, top_p=None, k=1, beam=None, seed=0, batch_size=1000, verbose=0) -> dict:
-    """CER and WER of greedy decoding, WER@k of k nucleus samples, CER/WER of beam search.
+    """CER and WER of greedy decoding, WER@k of k nucleus samples, CER/WER and WER@k of beam search.
 
     Args:
         speller: a `Speller` around a trained `Seq2Seq`.
         pairs: the labelled words (`keras_hw2.p2g.data.Pair`).
         top_p: with a value, also draw `k` nucleus samples per word with this p.
         k: samples per word.
-        beam: with a value, also decode with beam search of this size.
+        beam: with a value, also decode with beam search of this size (its
+            n-best lists give WER@beam, as the samples give WER@k).
         seed: seed of the nucleus samples.
         batch_size: words per decoding call.
         verbose: progress bar over the words (`Speller.decode`).
@@ -35,7 +36,7 @@ def evaluate(speller: Speller, pairs, top_p=None, k=1, beam=None, seed=0, batch_
     Returns:
         ``{"words", "cer", "wer"}`` plus ``"wer_at_k", "differing"`` (up to five
         ``(phonemes, reference, samples)`` whose samples differ) with `top_p`, and
-        ``"beam_cer", "beam_wer"`` with `beam`.
+        ``"beam_cer", "beam_wer", "beam_wer_at_k"`` (over the `beam` best) with `beam`.
     """
     phonemes = [p.phonemes for p in pairs]
     references = [p.spelling for p in pairs]
@@ -52,6 +53,7 @@ def evaluate(speller: Speller, pairs, top_p=None, k=1, beam=None, seed=0, batch_
     if beam is not None:
         result["beam_cer"] = metrics.character_error_rate(decoded["beam"], references)
         result["beam_wer"] = metrics.word_error_rate(decoded["beam"], references)
+        result["beam_wer_at_k"] = metrics.word_error_rate_at_k(decoded["beam_n_best"], references)
     return result
 
 

@@ -5,6 +5,7 @@ import keras
 import tensorflow as tf
 
 from keras_hw2.checks import Integer, Number
+from keras_hw2.p2g import decoding
 from keras_hw2.p2g.attention import BahdanauAttention
 from keras_hw2.p2g.vocab import Vocabulary
 
@@ -255,20 +256,24 @@ class Seq2Seq(keras.Model):
         return self.decoder(decoder_inputs, encoded, training=training,
                             return_attention_scores=return_attention_scores)
 
-    def generate(self, source_ids, sampler, num_samples=1, seed=None):
-        """Decode ``(batch_size, S)`` source ids with `sampler`, `num_samples` rows per word.
+    def step_function(self, source_ids, repeats=1):
+        """The one-step function of the samplers and its initial states, for `keras_hw2.p2g.decoding.generate`.
 
         Returns:
-            Token ids ``(batch_size * num_samples, max_length)`` (PAD after EOS)
-            and their log-probabilities ``(batch_size * num_samples,)``; rows
-            b*num_samples ... belong to word b.
+            ``next_fn(token_ids (batch_size * repeats,), states) -> (logits
+            (batch_size * repeats, V), states)`` and the initial states [h, c],
+            each word's row repeated `repeats` times in a row.
         """
-        encoded = self.encode(source_ids, training=False).repeat(num_samples * sampler.num_beams)
+        encoded = self.encode(source_ids, training=False).repeat(repeats)
 
         def next_fn(token_ids, states):
             return self.decoder.step(token_ids, states, encoded)
 
-        return sampler(next_fn, encoded.states, tf.shape(source_ids)[0] * num_samples, seed=seed)
+        return next_fn, encoded.states
+
+    def generate(self, source_ids, sampler, num_samples=1, seed=None):
+        """Decode ``(batch_size, S)`` source ids with `sampler` (`keras_hw2.p2g.decoding.generate`)."""
+        return decoding.generate(self, source_ids, sampler, num_samples=num_samples, seed=seed)
 
     def get_config(self):
         return {**super().get_config(), "source_tokens": self.source_vocabulary.tokens,

@@ -8,7 +8,8 @@ decoding is a TensorFlow op, so the export runs exactly what the CLI runs:
    training data and inputs): NFC-normalise the UTF-8 input, split it into
    phoneme symbols at Unicode whitespace, look the symbols up (unknown
    symbols -> UNK) and pad them to ids ``(batch_size, S)``, S >= 1;
-4. decode with a sampler (`Seq2Seq.generate`; spellings stop at `MAX_LENGTH`);
+4. decode with a sampler (`keras_hw2.p2g.decoding.generate`, from a `Seq2Seq`
+   or an `keras_hw2.p2g.ensemble.Ensemble` of several; spellings stop at `MAX_LENGTH`);
    with ``jit_compile=True``, greedy decoding is one XLA computation, the
    source ids padded (masked) to a multiple of `SOURCE_BUCKET` columns so it
    compiles once per batch size and bucket;
@@ -27,7 +28,9 @@ signatures with fixed input signatures:
 - ``nucleus``: ``phonemes``, ``p`` float32, ``num_samples`` int32, ``seed``
   int64 -> ``spellings``, ``log_probs`` ``(batch_size, num_samples)``;
 - ``beam_search``: ``phonemes``, ``num_beams`` int32, ``length_penalty``
-  float32 -> ``spellings``, ``log_probs`` ``(batch_size,)``.
+  float32 -> the n-best lists ``spellings``, ``log_probs`` (total) and
+  ``scores`` (length-normalised), each ``(batch_size, num_beams)``, sorted by
+  score, best first.
 
 The graph uses two tensorflow-text ops (``NormalizeUTF8`` and the whitespace
 tokenizer), which stock ``tensorflow_model_server`` links; a Python process
@@ -43,6 +46,7 @@ from keras_hw2 import checkpoints
 from keras_hw2.export import export_endpoints
 from keras_hw2.p2g import decoding
 from keras_hw2.p2g.data import encode_phonemes, phoneme_symbols, split_characters
+from keras_hw2.p2g.ensemble import Ensemble
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.vocab import SOS, UNK
 from keras_hw2.progress import Progress
@@ -74,7 +78,8 @@ class Speller:
     in batches, with a progress bar.
 
     Args:
-        model: a trained `Seq2Seq` (its vocabularies come with it).
+        model: a trained `Seq2Seq` (its vocabularies come with it), or an
+            `keras_hw2.p2g.ensemble.Ensemble` of several.
         jit_compile: XLA-compile greedy decoding (encoder and the whole
             decoding loop), which removes the per-op overhead of the loop's
             small ops: ~4x faster one word at a time on a 2-core CPU, after a
@@ -95,10 +100,11 @@ class Speller:
     >>> speller.greedy(["k æ t"])["spellings"].shape
     TensorShape([1])
     >>> sorted(speller.decode(["k æ t", "t"], top_p=0.9, num_samples=2, num_beams=2))
-    ['beam', 'beam_log_probs', 'log_probs', 'sample_log_probs', 'samples', 'spellings']
+    ['beam', 'beam_log_probs', 'beam_n_best', 'beam_n_best_log_probs', 'beam_scores', 'log_probs',
+     'sample_log_probs', 'samples', 'spellings']
     """
 
-    def __init__(self, model: Seq2Seq, jit_compile: bool = False):
+    def __init__(self, model, jit_compile: bool = False):
         self.model = model
         self.source_table = model.source_vocabulary.table
         self.target_tokens = tf.constant(model.target_vocabulary.tokens)
@@ -125,7 +131,7 @@ class Speller:
         return {"spellings": self.detokenize(tokens), "log_probs": log_probs}
 
     def _generate_greedy(self, source_ids):
-        return self.model.generate(source_ids, decoding.GreedySampler())
+        return decoding.generate(self.model, source_ids, decoding.GreedySampler())
 
     @tf.function(input_signature=[PHONEMES, P, NUM_SAMPLES, SEED])
     def sample(self, phonemes, p, num_samples, seed):
@@ -141,14 +147,20 @@ class Speller:
                          num_samples)]
         with tf.control_dependencies(checks):
             source_ids = self.encode(phonemes)
-        tokens, log_probs = self.model.generate(source_ids, decoding.NucleusSampler(p),
+        tokens, log_probs = decoding.generate(self.model, source_ids, decoding.NucleusSampler(p),
                                                 num_samples=num_samples, seed=seed)
         shape = tf.stack([-1, num_samples])
         return {"spellings": tf.reshape(self.detokenize(tokens), shape), "log_probs": tf.reshape(log_probs, shape)}
 
     @tf.function(input_signature=[PHONEMES, NUM_BEAMS, LENGTH_PENALTY])
     def beam_search(self, phonemes, num_beams=5, length_penalty=1.0):
-        """Beam-search spellings ``(batch_size,)`` and their log-probabilities ``(batch_size,)``.
+        """The n-best lists of beam search: every hypothesis, best first.
+
+        Returns:
+            ``{"spellings": string, "log_probs": float32, "scores": float32}``,
+            each ``(batch_size, num_beams)``: the spellings, their total
+            log-probabilities and their length-normalised scores
+            log P / length**length_penalty (length counts EOS), sorted by score.
 
         Raises:
             tf.errors.InvalidArgumentError: `num_beams` outside [1, 64] or a
@@ -160,8 +172,11 @@ class Speller:
                          "length_penalty must be a finite number >= 0. Received: length_penalty=", length_penalty)]
         with tf.control_dependencies(checks):
             source_ids = self.encode(phonemes)
-        tokens, log_probs = self.model.generate(source_ids, decoding.BeamSampler(num_beams, length_penalty))
-        return {"spellings": self.detokenize(tokens), "log_probs": log_probs}
+        sampler = decoding.BeamSampler(num_beams, length_penalty, n_best=True)
+        tokens, log_probs, scores = decoding.generate(self.model, source_ids, sampler)
+        shape = tf.stack([-1, num_beams])
+        return {"spellings": tf.reshape(self.detokenize(tokens), shape), "log_probs": tf.reshape(log_probs, shape),
+                "scores": tf.reshape(scores, shape)}
 
     def attention(self, phonemes, spellings):
         """Attention weights ``(batch_size, T, S)`` of the decoder producing `spellings` (teacher-forced)."""
@@ -192,30 +207,39 @@ class Speller:
         Returns:
             ``{"spellings": N strings, "log_probs": (N,) float32}`` (greedy), plus
             ``"samples"`` (N lists of `num_samples` strings) and ``"sample_log_probs"``
-            ``(N, num_samples)`` with `top_p`, ``"beam"`` (N strings) and
-            ``"beam_log_probs"`` ``(N,)`` with `num_beams`.
+            ``(N, num_samples)`` with `top_p`; with `num_beams`, the best
+            hypotheses ``"beam"`` (N strings) and ``"beam_log_probs"`` ``(N,)``,
+            and the n-best lists (`beam_search`) ``"beam_n_best"`` (N lists of
+            `num_beams` strings), ``"beam_n_best_log_probs"`` and
+            ``"beam_scores"`` ``(N, num_beams)``.
         """
         phonemes = list(phonemes)
-        decoders = [("spellings", "log_probs", lambda batch, start: self.greedy(batch))]
+        # (decode(batch, start), {output of the signature: key of the result})
+        decoders = [(lambda batch, start: self.greedy(batch), {"spellings": "spellings", "log_probs": "log_probs"})]
         if top_p is not None:
-            decoders.append(("samples", "sample_log_probs",
-                             lambda batch, start: self.sample(batch, top_p, num_samples, seed + start)))
+            decoders.append((lambda batch, start: self.sample(batch, top_p, num_samples, seed + start),
+                             {"spellings": "samples", "log_probs": "sample_log_probs"}))
         if num_beams is not None:
-            decoders.append(("beam", "beam_log_probs", lambda batch, start: self.beam_search(batch, num_beams)))
+            decoders.append((lambda batch, start: self.beam_search(batch, num_beams),
+                             {"spellings": "beam_n_best", "log_probs": "beam_n_best_log_probs",
+                              "scores": "beam_scores"}))
         shown = len(phonemes) > PROGRESS_MIN_WORDS or num_beams is not None
         progress = Progress(len(phonemes), "word", verbose) if shown else None
-        parts = {key: [] for names in decoders for key in names[:2]}
+        parts = {key: [] for _, keys in decoders for key in keys.values()}
         for start in range(0, len(phonemes), batch_size):
             batch = phonemes[start:start + batch_size]
-            for spellings, log_probs, decode in decoders:
+            for decode, keys in decoders:
                 out = decode(tf.constant(batch, tf.string), start)
-                parts[spellings].append(out["spellings"].numpy())
-                parts[log_probs].append(out["log_probs"].numpy())
+                for output, key in keys.items():
+                    parts[key].append(out[output].numpy())
             if progress is not None:
                 progress.add(len(batch))
         result = {key: np.concatenate(chunks) if chunks else np.zeros(0, "float32") for key, chunks in parts.items()}
-        for spellings, _, _ in decoders:
-            result[spellings] = _strings(result[spellings])
+        for _, keys in decoders:
+            result[keys["spellings"]] = _strings(result[keys["spellings"]])
+        if num_beams is not None:
+            result["beam"] = [row[0] for row in result["beam_n_best"]]
+            result["beam_log_probs"] = result["beam_n_best_log_probs"].reshape(-1, num_beams)[:, 0]
         return result
 
     def spell(self, phonemes, batch_size: int = 1000, verbose=0) -> list:
@@ -246,6 +270,20 @@ def load_checkpoint(run) -> Seq2Seq:
         InputError: a missing, truncated, foreign or unsafe file (`keras_hw2.checkpoints.load_model`).
     """
     return checkpoints.load_model(run, CHECK)
+
+
+def load_spellers(runs):
+    """The `Seq2Seq` of one run, or the `keras_hw2.p2g.ensemble.Ensemble` of several runs (`load_checkpoint` each).
+
+    Raises:
+        InputError: a bad checkpoint, or a run whose vocabularies differ from
+            the first run's (the message names it).
+    """
+    runs = list(runs)
+    models = [load_checkpoint(run) for run in runs]
+    if len(models) == 1:
+        return models[0]
+    return Ensemble(models, names=[f"--run={run}" for run in runs])
 
 
 def request_checks(phonemes) -> list:
@@ -284,9 +322,10 @@ def _guarded(function):
     return tf.function(endpoint, input_signature=function.input_signature)
 
 
-def export_speller(model: Seq2Seq, model_name="p2g", root="saved_models", version=None) -> Path:
+def export_speller(model, model_name="p2g", root="saved_models", version=None) -> Path:
     """Export the three signatures (module docstring) as ``root/model_name/version``; returns that directory.
 
+    `model`: a `Seq2Seq`, or an `keras_hw2.p2g.ensemble.Ensemble` (one SavedModel holding every member).
     Each signature first checks its request (`request_checks`): the bounds `MAX_REQUEST_WORDS` and
     `MAX_PHONEME_BYTES`, UTF-8, at least one phoneme symbol per string.
     """
@@ -294,5 +333,6 @@ def export_speller(model: Seq2Seq, model_name="p2g", root="saved_models", versio
     endpoints = {name: _guarded(function) for name, function in
                  {"serving_default": speller.greedy, "nucleus": speller.sample,
                   "beam_search": speller.beam_search}.items()}
+    members = model.members if isinstance(model, Ensemble) else [model]
     return export_endpoints(endpoints, model_name, root=root, version=version,
-                            track=[model, speller.source_table])
+                            track=[*members, speller.source_table])
