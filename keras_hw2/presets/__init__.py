@@ -7,8 +7,7 @@
 ['intel_batchnorm_48']
 
 ``keras_hw2.cnn.from_preset(name)`` returns the classifier (what ``--run`` loads),
-``keras_hw2.p2g.from_preset(name)`` a `keras_hw2.p2g.Speller`; `load` returns
-either. Each preset is ``<name>.keras`` (no optimizer state) and its model card
+``keras_hw2.p2g.from_preset(name)`` a `keras_hw2.p2g.Speller`. Each preset is ``<name>.keras`` (no optimizer state) and its model card
 ``<name>.json`` in this package's directory; ``python -m keras_hw2 presets``
 lists them, ``python -m keras_hw2.presets build`` retrains them
 (`keras_hw2.presets.build`).
@@ -146,16 +145,6 @@ def output_dir(run, run_dir) -> Path:
     path = Path("runs") / "presets" / run
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def load(name: str):
-    """Preset `name` as its task's public entry loads it: a CNN classifier, or a p2g `Speller`."""
-    task = PRESETS[_known(name)].task
-    if task == "cnn":
-        from keras_hw2.cnn.preset import from_preset
-    else:
-        from keras_hw2.p2g.preset import from_preset
-    return from_preset(name)
 
 
 def headline(card: dict) -> str:
