@@ -73,12 +73,14 @@ def runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def served(runs, tmp_path_factory):
-    """The app on 127.0.0.1 (one per module): ``{"url", "client", "cnn", "p2g", "workdir"}``."""
+def served(tmp_path_factory):
+    """The app on 127.0.0.1 (one per module) with the shipped default presets, as `python -m keras_hw2 demo`
+    serves it: ``{"url", "client", "cnn", "p2g", "workdir"}``."""
     from keras_hw2.demo.app import build_app, start
-    from keras_hw2.demo.models import load_model
+    from keras_hw2.demo.models import load_models
 
-    cnn, p2g = load_model("cnn", str(runs["cnn"])), load_model("p2g", str(runs["p2g"]))
+    cnn, p2g = load_models()
+    assert (cnn.source, p2g.source) == ("preset intel_batchnorm_48", "preset cmudict_attention")
     workdir = tmp_path_factory.mktemp("demo_app")
     app = build_app(cnn, p2g, workdir=str(workdir))
     url = start(app, "127.0.0.1", _free_port())
@@ -148,11 +150,11 @@ def test_spelling_tab_decodes_with_the_speller(served):
     assert _image(heatmap).ndim == 3  # the model has attention: a heatmap came back
 
     spelling, table, _ = client.predict(word, "beam", 3, 0.9, 5, 0, api_name="/spell")
-    assert [row[0] for row in table["data"]] == ["beam width 3", "beam width 2", "beam width 1"]
-    for (_, shown, log_prob), width in zip(table["data"], (3, 2, 1)):
-        beam = speller.beam_search([word], width)
-        assert shown == beam["spellings"][0].numpy().decode()
-        assert log_prob == pytest.approx(float(beam["log_probs"][0]), abs=1e-4)
+    assert [row[0] for row in table["data"]] == ["beam 3, #1", "beam 3, #2", "beam 3, #3"]  # its n-best list
+    beam = speller.beam_search([word], 3)
+    for (_, shown, log_prob), expected, expected_log_prob in zip(table["data"], beam["spellings"][0].numpy(),
+                                                                 beam["log_probs"][0].numpy()):
+        assert shown == expected.decode() and log_prob == pytest.approx(float(expected_log_prob), abs=1e-4)
     assert spelling == table["data"][0][1]
 
     spelling, table, _ = client.predict(word, "nucleus", 5, 0.8, 4, 7, api_name="/spell")

@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from keras_hw2 import presets
 from keras_hw2.errors import InputError
 
 TASKS = ("cnn", "p2g")
@@ -51,18 +52,15 @@ def resolve(task: str, source=None) -> tuple:
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}. Received: task={task!r}")
     flag = f"--{task}"
-    presets = _presets()
     if source is None:
-        if presets is None:
-            raise InputError(f"{flag}: this installation ships no presets; give a run directory "
-                             f"(runs/{task}/<name>) or its best.keras. Received: no {flag}")
         source = presets.default_preset(task)
-    if presets is not None and presets.is_preset(source):
+    if presets.is_preset(source):
         path = presets.checked_file(source, task, flag=flag)
         return path, f"preset {source}", presets.headline(presets.card(source))
     path = Path(source)
     if not path.exists():
-        raise InputError(f"{flag}: no such run directory or checkpoint{_preset_hint(presets)}. "
+        raise InputError(f"{flag}: no such run directory or checkpoint, nor a preset (presets: "
+                         f"{', '.join(presets.list_presets())}). "
                          f"Received: {flag}={source}")
     return path, f"run {path}", None
 
@@ -100,16 +98,3 @@ def _run_figures(task: str, results: dict) -> str:
     if task == "p2g" and "val_cer" in results:
         return f"validation CER {results['val_cer']:.4f}, WER {results['val_wer']:.4f}"
     return ""
-
-
-def _presets():
-    """`keras_hw2.presets` (the shipped trained models), or None in an installation without it."""
-    try:
-        from keras_hw2 import presets
-    except ImportError:
-        return None
-    return presets
-
-
-def _preset_hint(presets) -> str:
-    return f", nor a preset (presets: {', '.join(presets.list_presets())})" if presets is not None else ""

@@ -2,8 +2,8 @@
 
 Every spelling comes from the `Speller`'s own functions (`greedy`, `beam_search`,
 `sample`, `attention`) and the heatmap from `keras_hw2.p2g.predict.write_attention_png`.
-Beam search returns each word's best hypothesis only, so the beam table lists
-the best spelling found with each beam width from 1 to the width asked for.
+The beam table is beam search's n-best list (every hypothesis of the beam, best
+first, with its total log-probability).
 """
 import tempfile
 import threading
@@ -14,7 +14,7 @@ from keras_hw2.p2g.data import normalize
 from keras_hw2.p2g.vocab import SPECIAL_TOKENS
 
 METHODS = ("greedy", "beam", "nucleus")
-MAX_BEAMS = 10  # widest beam the tab offers (each width is one beam search)
+MAX_BEAMS = 10  # widest beam the tab offers
 MAX_SAMPLES = 20  # most nucleus samples the tab draws
 # Words to try, in each alphabet; the tab offers those whose symbols all are in the model's alphabet.
 EXAMPLE_WORDS = ("K AE T", "D AO G", "HH AW S", "W AO T ER", "S K UW L", "F OW N IY M",
@@ -54,11 +54,11 @@ def spell(speller, phonemes: str, method: str = "greedy", num_beams: int = 5, p:
     Args:
         speller: a `keras_hw2.p2g.Speller`.
         phonemes: symbols of the model's alphabet separated by spaces.
-        method: "greedy", "beam" (widths 1 to `num_beams`) or "nucleus" (`num_samples`
+        method: "greedy", "beam" (the n-best list of a beam of `num_beams`) or "nucleus" (`num_samples`
             samples with top-p `p`, drawn with `seed`).
 
     Returns:
-        ``{"spelling": the chosen spelling (greedy, widest beam or first sample),
+        ``{"spelling": the chosen spelling (greedy, the beam's best or the first sample),
         "rows": [[what, spelling, log-probability (4 decimals)], ...]}``.
 
     Raises:
@@ -79,11 +79,9 @@ def spell(speller, phonemes: str, method: str = "greedy", num_beams: int = 5, p:
         rows = [["greedy", _text(out["spellings"][0]), round(float(out["log_probs"][0]), 4)]]
     elif method == "beam":
         Integer(1, MAX_BEAMS).check("beam width", num_beams)
-        rows = []
-        for width in range(1, num_beams + 1):
-            out = speller.beam_search([phonemes], width)
-            rows.append([f"beam width {width}", _text(out["spellings"][0]), round(float(out["log_probs"][0]), 4)])
-        rows.reverse()  # the widest beam, the chosen spelling, first
+        out = speller.beam_search([phonemes], num_beams)  # the n-best list, best (the chosen spelling) first
+        rows = [[f"beam {num_beams}, #{rank + 1}", _text(spelling), round(float(log_prob), 4)]
+                for rank, (spelling, log_prob) in enumerate(zip(out["spellings"][0], out["log_probs"][0]))]
     else:
         Number(0, 1, low_open=True).check("p", p)
         Integer(1, MAX_SAMPLES).check("samples", num_samples)
