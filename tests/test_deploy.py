@@ -95,6 +95,33 @@ def test_int8_export_keeps_the_top_class_and_is_at_least_3_5_times_smaller(cnn):
     assert f"{q['int8_bytes']:,} bytes" in cnn["int8_out"] and f"{q['float_val_accuracy']:.4f} float" in cnn["int8_out"]
 
 
+@pytest.mark.parametrize("flags, file", [(["--format", "litert"], "model.tflite"),
+                                         (["--format", "onnx"], "model.onnx")])
+def test_the_shipped_preset_exports_to_each_format_with_keras_probabilities(tmp_path, flags, file):
+    from keras_hw2.cnn import from_preset
+    from keras_hw2.cnn.synthetic import generate_images
+    from keras_hw2.deploy.runtimes import load
+
+    status, out, err = _main("cnn", ["export", "--run", "intel_batchnorm_48", "--models-dir", str(tmp_path), *flags])
+    assert status == 0, err
+    version = Path(re.search(r"^exported (\S+)$", out, re.MULTILINE).group(1))
+    assert version.relative_to(tmp_path).as_posix() == f"cnn_batchnorm_{flags[1]}/1"
+    images, _ = generate_images(2, seed=5)  # 12 images of the project's own synthetic set
+    expected = np.exp(from_preset("intel_batchnorm_48").predict(images, verbose=0))
+    np.testing.assert_allclose(load(version / file)(images=images)["probabilities"], expected, atol=1e-4, rtol=0)
+
+
+def test_the_shipped_preset_exports_to_int8_calibrated_on_its_cards_data(shared_data, tmp_path):
+    """The card names the homework's npz as the preset's training data: calibration and the accuracy check."""
+    status, out, err = _main("cnn", ["export", "--run", "intel_batchnorm_48", "--models-dir", str(tmp_path),
+                                     "--format", "litert", "--quantize", "int8"])
+    assert status == 0, err
+    version = Path(re.search(r"^exported (\S+)$", out, re.MULTILINE).group(1))
+    q = json.loads((version / "metadata.json").read_text())["quantization"]
+    assert q["size_ratio"] >= 3.5 and q["validation_images"] == 874
+    assert q["int8_val_accuracy"] >= q["float_val_accuracy"] - 0.01
+
+
 @pytest.mark.parametrize("task, flags, message", [
     ("cnn", ["--format", "tflite"], "--format must be one of savedmodel, litert, onnx. Received: --format='tflite'"),
     ("cnn", ["--format", "onnx", "--quantize", "int8"], "--quantize applies to --format litert only"),
