@@ -9,6 +9,7 @@ too; numbers through `integer` / `number`, i.e. `keras_hw2.checks`), and only th
 calls `start_tensorflow`: ``--help`` and argument errors never import TensorFlow.
 """
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -36,7 +37,9 @@ TENSORFLOW_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": 
 _STARTUP_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\] .*"
-    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.)$")
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."  # LiteRT's interpreter
+    r"|fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, output_inference_type: \w+)$")
 _filter_startup_lines = False  # set by set_tensorflow_environment when it chose the log level
 
 
@@ -69,24 +72,31 @@ def set_tensorflow_environment(environ=None) -> None:
 def start_tensorflow() -> None:
     """Import TensorFlow and find its devices, without its C++ start-up lines.
 
-    While TensorFlow loads, file descriptor 2 goes to a temporary file; what it
-    caught is then written to stderr minus the start-up lines (see `_STARTUP_NOISE`).
+    While TensorFlow loads, its native stderr is filtered (`native_lines_filtered`).
     Only filters when `set_tensorflow_environment` chose the log level; does
     nothing once TensorFlow is imported.
     """
     if "tensorflow" in sys.modules:
         return
-    if not _filter_startup_lines:
+    with native_lines_filtered():
         import tensorflow as tf
-        tf.config.list_physical_devices()
+        tf.config.list_physical_devices()  # the CUDA probe happens here
+
+
+@contextlib.contextmanager
+def native_lines_filtered():
+    """Within it, file descriptor 2 goes to a temporary file; on exit what it caught is written to stderr minus
+    TensorFlow's and LiteRT's C++ notices (`without_startup_lines`). Does nothing unless
+    `set_tensorflow_environment` chose the log level (``TF_CPP_MIN_LOG_LEVEL`` set by the user: all shown)."""
+    if not _filter_startup_lines:
+        yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as caught:
         os.dup2(caught.fileno(), 2)
         try:
-            import tensorflow as tf
-            tf.config.list_physical_devices()  # the CUDA probe happens here
+            yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)

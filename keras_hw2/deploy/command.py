@@ -62,7 +62,12 @@ def export(args, task: str) -> int:
         def write():
             return export_p2g(model, args.format, name, root=args.models_dir, version=args.version, source=source)
     written = []
-    cli.export_run(args, lambda: written.append(write()) or written[-1])  # devices, "exported DIR", unfinished
+    def write_quietly():  # without the converter's and interpreter's C++ notices
+        with cli.native_lines_filtered():
+            written.append(write())
+        return written[-1]
+
+    cli.export_run(args, write_quietly)  # devices, "exported DIR", unfinished
     if args.quantize:
         from keras_hw2.deploy.formats import read_metadata
         q = read_metadata(written[-1])["quantization"]
