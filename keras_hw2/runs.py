@@ -69,7 +69,7 @@ def _finite_or_none(obj):
 
 
 def write_json(path, obj) -> None:
-    """Write `obj` as indented strict JSON, atomically (temporary file, fsync, then rename).
+    """Write `obj` as indented strict JSON, atomically (`write_text`).
 
     NaN and infinities are written as ``null``.
 
@@ -80,10 +80,15 @@ def write_json(path, obj) -> None:
     ...     pathlib.Path(f"{d}/x.json").read_text().split()
     ['{', '"loss":', '[', '1.5,', 'null', ']', '}']
     """
+    write_text(path, json.dumps(_finite_or_none(obj), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+
+
+def write_text(path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically: a temporary file beside it, fsync, then rename."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as file:
-        file.write(json.dumps(_finite_or_none(obj), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+    with open(tmp, "w", encoding="utf-8") as file:
+        file.write(text)
         file.flush()
         os.fsync(file.fileno())  # on disk before the rename makes it the file: a power cut leaves old or new
     tmp.replace(path)

@@ -286,3 +286,66 @@ def test_train_records_the_opt_in_options_and_logs_the_scheduled_learning_rate(t
     history = json.loads((tmp_path / "runs" / "p2g" / "scheduled" / "history.json").read_text())
     # 42 training words in batches of 16: 3 steps per epoch; the rate logged is the next step's
     assert history["learning_rate"] == [pytest.approx(0.003), pytest.approx(0.0, abs=1e-9)]
+
+
+def test_evaluate_writes_its_figures_and_the_misspelt_words_beside_the_run(trained, capsys):
+    root, run = trained
+    before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+    code, out, _ = _cli(capsys, "evaluate", "--run", run, "--data", root / "data" / "valid.tsv",
+                        "--top-p", "0.9", "--k", "2", "--beam", "2", "--quiet")
+    assert code == 0
+    printed = json.loads(out)  # --quiet: exactly one JSON line, the samples too go to the files
+    assert out.count("\n") == 1
+    written = json.loads((run / "evaluation-data-valid.json").read_text())
+    assert {key: written[key] for key in printed} == printed
+    assert written["settings"] == {"top_p": 0.9, "k": 2, "beam": 2, "seed": 0, "batch_size": 1000}
+    assert written["data"] == str(root / "data" / "valid.tsv") and written["errors"] == "errors-data-valid.tsv"
+    lines = (run / "errors-data-valid.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].split("\t") == ["phonemes", "reference", "prediction", "cer", "samples", "beam_n_best"]
+    rows = [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+    assert len(rows) == round(printed["wer"] * printed["words"])  # one row per misspelt word
+    assert [float(row["cer"]) for row in rows] == sorted((float(row["cer"]) for row in rows), reverse=True)
+    valid = dict(line.split("\t") for line in (root / "data" / "valid.tsv").read_text(encoding="utf-8").splitlines())
+    for row in rows:
+        assert valid[row["phonemes"]] == row["reference"] != row["prediction"]
+        assert len(row["samples"].split(", ")) == 2 and len(row["beam_n_best"].split(", ")) == 2
+    assert all(before[name] == (run / name).read_bytes() for name in before)  # no training file rewritten
+
+
+def test_evaluate_names_its_files_by_the_data_and_an_ensemble_apart(trained, capsys):
+    _, run = trained
+    code, out, _ = _cli(capsys, "evaluate", "--run", run, "--run", run)
+    assert code == 0 and out.splitlines()[-1] == (f"wrote {run / 'evaluation-data-test-ensemble-of-2.json'}, "
+                                                  f"{run / 'errors-data-test-ensemble-of-2.tsv'}")
+    assert json.loads((run / "evaluation-data-test-ensemble-of-2.json").read_text())["runs"] == [str(run)] * 2
+    header = (run / "errors-data-test-ensemble-of-2.tsv").read_text().splitlines()[0]
+    assert header == "phonemes\treference\tprediction\tcer"  # no samples, no beam asked
+
+
+def test_predict_reads_phoneme_strings_from_a_file_and_standard_input(trained, capsys, tmp_path, monkeypatch):
+    import io
+    _, run = trained
+    code, expected, _ = _cli(capsys, "predict", "--run", run, "k æ t", "b oʊ t", "t æ k", "--json", "--quiet")
+    assert code == 0
+    words = tmp_path / "words.txt"
+    words.write_bytes("\ufeffb oʊ t\r\n\n  t   æ k \n".encode())  # a BOM, CRLF, a blank line, extra spaces
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO("k æ t\n".encode())))
+    code, out, _ = _cli(capsys, "predict", "--run", run, "-", "--input", words, "--json", "--quiet")
+    assert code == 0 and out == expected
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "{path}: no such file"),
+    (b"k \xe6 t\n", "{path}:1: not UTF-8 (byte 0xe6)"),
+    (b"k t\nk \x00t\n", "{path}:2: control character U+0000 at column 3"),
+    (b"\n \n", "no phoneme strings to spell: give them as arguments, - (standard input) or --input FILE. "
+               "Received: no arguments and --input={path}"),
+])
+def test_predict_refuses_a_bad_input_file_in_one_line(trained, capsys, tmp_path, content, message):
+    _, run = trained
+    path = tmp_path / "words.txt"
+    if content is not None:
+        path.write_bytes(content)
+    code, out, err = _cli(capsys, "predict", "--run", run, "--input", path)
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert err.startswith("error: " + message.format(path=path)), err

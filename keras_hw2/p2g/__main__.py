@@ -72,9 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
                                         "split of the corpus the run was trained on")
         sub.add_argument("--batch-size", type=cli.integer("--batch-size", minimum=1), default=1000,
                          help="words per decoding call (default 1000)")
-    predict.add_argument("phonemes", nargs="+", metavar="PHONEMES",
+    predict.add_argument("phonemes", nargs="*", metavar="PHONEMES",
                          help='phoneme strings in the run\'s alphabet: "K AE T" (cmudict, ARPAbet) or '
-                              '"k æ t" (homework TSVs, IPA)')
+                              '"k æ t" (homework TSVs, IPA); - reads one per line from standard input')
+    predict.add_argument("--input", metavar="FILE",
+                         help="also spell the phoneme strings of this UTF-8 file, one per line (blank lines "
+                              "skipped), after those given as arguments")
     predict.add_argument("--attention-png", help="write the attention weights of the greedy spellings here "
                                                  "(runs trained with --attention)")
     predict.add_argument("--n-best", type=cli.integer("--n-best", minimum=1),
@@ -191,37 +194,49 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    """Score a run on labelled words: ``--data``, else the test split of the run's training corpus."""
+    """Score a run on labelled words (``--data``, else the test split of the run's training corpus); write
+    ``evaluation-<data>.json`` and ``errors-<data>.tsv`` beside the run (`keras_hw2.presets.output_dir`)."""
     from keras_hw2 import checkpoints
     from keras_hw2.devices import device_report
-    from keras_hw2.p2g.evaluate import check_alphabet, evaluate, evaluation_data
+    from keras_hw2.locks import DirectoryLock
+    from keras_hw2.p2g.evaluate import check_alphabet, data_label, error_rows, errors_tsv, evaluation_data, score
     from keras_hw2.p2g.speller import Speller, load_spellers
+    from keras_hw2.runs import write_json, write_text
 
     runs = _runs(args)
     model = load_spellers(runs)
-    pairs, source = evaluation_data(args.data, None if args.data else checkpoints.run_config(runs[0]))
+    config = None if args.data else checkpoints.run_config(runs[0])
+    pairs, source = evaluation_data(args.data, config)
     warning = check_alphabet([pair.phonemes for pair in pairs], model.source_vocabulary.tokens, source)
     cli.say(args, device_report(), f"data: {source}")
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
-    result = evaluate(Speller(model), pairs, top_p=args.top_p, k=args.k, beam=args.beam, seed=args.seed,
-                      batch_size=args.batch_size, verbose=cli.verbosity(args))
+    settings = {"top_p": args.top_p, "k": args.k, "beam": args.beam, "seed": args.seed, "batch_size": args.batch_size}
+    result, decoded = score(Speller(model), pairs, verbose=cli.verbosity(args), **settings)
     differing = result.pop("differing", [])
+    label = data_label(args.data, config) + (f"-ensemble-of-{len(runs)}" if len(runs) > 1 else "")
+    out_dir = presets.output_dir(runs[0], checkpoints.checkpoint_path(runs[0]).parent)
+    files = [out_dir / f"evaluation-{label}.json", out_dir / f"errors-{label}.tsv"]
+    with DirectoryLock(out_dir, what="run"):
+        write_text(files[1], errors_tsv(error_rows(pairs, decoded), decoded))
+        write_json(files[0], {"runs": [str(run) for run in runs], "data": source, "settings": settings,
+                              "errors": files[1].name, **result})
     print(json.dumps(result))
-    for phonemes, reference, samples in differing:
-        print(f"{phonemes}\t{reference}\tsamples: {', '.join(samples)}")
+    if not args.quiet:  # --quiet: the one JSON line above, nothing else
+        for phonemes, reference, samples in differing:
+            print(f"{phonemes}\t{reference}\tsamples: {', '.join(samples)}")
+        print(f"wrote {', '.join(map(str, files))}")
     return 0
 
 
 def _predict(args) -> int:
-    """Spell the phoneme strings given on the command line (greedy, plus beam and samples on request)."""
+    """Spell phoneme strings (arguments, standard input, --input): greedy, plus beam and samples on request."""
     from keras_hw2.devices import device_report
-    from keras_hw2.p2g.data import normalize
     from keras_hw2.p2g.decoding import MAX_LENGTH
     from keras_hw2.p2g.predict import predict
     from keras_hw2.p2g.speller import Speller, load_spellers
 
-    phonemes = [normalize(p) for p in args.phonemes]
+    phonemes = _predict_inputs(args)
     if args.n_best is not None and (args.beam is None or args.n_best > args.beam):
         raise InputError(f"--n-best must be at most --beam (the hypotheses the beam keeps). "
                          f"Received: --n-best={args.n_best} with --beam={args.beam}")
@@ -230,8 +245,6 @@ def _predict(args) -> int:
     if args.attention_png and len(runs) > 1:
         raise InputError(f"--attention-png draws one model's attention; give one --run. "
                          f"Received: {_as_flags(runs)}")
-    if not all(phonemes):
-        raise InputError(f"an empty phoneme string was given. Received: {args.phonemes[phonemes.index('')]!r}")
     if args.attention_png and not Path(args.attention_png).resolve().parent.is_dir():
         raise InputError(f"{args.attention_png}: no such directory to write into. "
                          f"Received: --attention-png={args.attention_png}")
@@ -247,6 +260,29 @@ def _predict(args) -> int:
         print(f"note: inputs longer than {MAX_LENGTH} phonemes are encoded whole; "
               f"spellings stop at {MAX_LENGTH} characters", file=sys.stderr)
     return 0
+
+
+def _predict_inputs(args) -> list:
+    """The phoneme strings `predict` spells, normalised: the arguments (``-``: standard input's lines), then
+    ``--input``'s lines; blank lines of a file are skipped, a blank argument is an `InputError`."""
+    from keras_hw2.p2g.data import normalize, read_lines
+
+    phonemes = []
+    for given in args.phonemes:
+        if given == "-":
+            phonemes += [normalize(line) for _, line in read_lines("<stdin>", sys.stdin.buffer.read())
+                         if line.strip()]
+        elif not normalize(given):
+            raise InputError(f"an empty phoneme string was given. Received: {given!r}")
+        else:
+            phonemes.append(normalize(given))
+    if args.input is not None:
+        phonemes += [normalize(line) for _, line in read_lines(args.input) if line.strip()]
+    if not phonemes:
+        raise InputError("no phoneme strings to spell: give them as arguments, - (standard input) or --input FILE. "
+                         f"Received: {' '.join(args.phonemes) or 'no arguments'}"
+                         + (f" and --input={args.input}" if args.input is not None else ""))
+    return phonemes
 
 
 def _export(args) -> int:

@@ -28,35 +28,37 @@ class Pair:
     spelling: str  # NFC
 
 
-def read_tsv(path) -> list:
-    """Read a corpus file into a list of `Pair`s.
+def read_lines(path, raw: bytes = None) -> list:
+    """The lines of a UTF-8 text file, as ``[(line_number, line), ...]``: the one reader of corpus and input files.
 
     A UTF-8 byte-order mark at the start is dropped; lines end at ``\n``
-    (``\r\n`` too).
+    (``\r\n`` too); the newline ending the last line ends no extra line.
+
+    Args:
+        path: the file (named in messages).
+        raw: its bytes, when already read (standard input); None: read `path`.
 
     Raises:
-        InputError: a missing or non-UTF-8 file, a control character (NUL and
+        InputError: a missing or non-UTF-8 file, or a control character (NUL and
             every other Unicode ``Cc`` but the tab, a line/paragraph separator,
-            or a byte-order mark after the start), a line without exactly two tab-separated fields, or an
-            empty phoneme or spelling field; the message names file and line.
+            or a byte-order mark after the start); the message names file and line.
     """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a TSV file") from None
+    if raw is None:
+        try:
+            raw = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise InputError(f"{path}: is a directory, not a text file") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}: not UTF-8 (byte 0x{raw[e.start]:02x})") from None
-    text = text.removeprefix(BOM)
-    lines = text.split("\n")
+    lines = text.removeprefix(BOM).split("\n")
     if lines[-1] == "":
         lines.pop()  # the newline ending the last line
-    pairs = []
+    numbered = []
     for number, line in enumerate(lines, start=1):
         line = line.removesuffix("\r")
         bad = next((c for c in line if c == BOM or c != "\t" and unicodedata.category(c) in FORBIDDEN_CATEGORIES),
@@ -64,7 +66,21 @@ def read_tsv(path) -> list:
         if bad is not None:
             raise InputError(f"{path}:{number}: control character U+{ord(bad):04X} at column "
                              f"{line.index(bad) + 1} (a control character, line separator or byte-order mark); "
-                             "a line holds printable phonemes<TAB>spelling only")
+                             "a line holds printable text only")
+        numbered.append((number, line))
+    return numbered
+
+
+def read_tsv(path) -> list:
+    """Read a corpus file into a list of `Pair`s (lines as `read_lines` reads them).
+
+    Raises:
+        InputError: a file `read_lines` refuses, a line without exactly two
+            tab-separated fields, or an empty phoneme or spelling field; the
+            message names file and line.
+    """
+    pairs = []
+    for number, line in read_lines(path):
         fields = line.split("\t")
         if len(fields) < 2:
             raise InputError(f"{path}:{number}: no tab between phonemes and spelling: {line[:40]!r}")

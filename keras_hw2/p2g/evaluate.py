@@ -2,12 +2,16 @@
 
 `evaluate` scores a list of `Pair`s (decoding them with `Speller.decode`);
 `evaluation_data` finds the words ``python -m keras_hw2.p2g evaluate`` scores,
-and `check_alphabet` refuses phoneme strings written in another alphabet than
+`data_label` names them in the files it writes (`error_rows` -> `errors-<label>.tsv`,
+beside ``evaluation-<label>.json``), and `check_alphabet` refuses phoneme strings written in another alphabet than
 the checkpoint's (ARPAbet for the embedded cmudict corpus, IPA for the
 homework's WikiPron TSVs): the whole evaluation data, or each word given to
 ``predict``, by the same rule.
 """
+import re
 from pathlib import Path
+
+import numpy as np
 
 from keras_hw2.errors import InputError
 from keras_hw2.p2g import cmudict_corpus, metrics
@@ -17,9 +21,15 @@ from keras_hw2.p2g.vocab import SPECIAL_TOKENS
 
 MAX_UNKNOWN_FRACTION = 0.05  # more unknown phoneme symbols than this (in the data, or in one word) is an error
 TEST_FILE = "test.tsv"  # the test split of a data directory
+ERROR_COLUMNS = ("phonemes", "reference", "prediction", "cer")  # then "samples" (--top-p), "beam_n_best" (--beam)
 
 
 def evaluate(speller: Speller, pairs, top_p=None, k=1, beam=None, seed=0, batch_size=1000, verbose=0) -> dict:
+    """`score`'s figures alone."""
+    return score(speller, pairs, top_p=top_p, k=k, beam=beam, seed=seed, batch_size=batch_size, verbose=verbose)[0]
+
+
+def score(speller: Speller, pairs, top_p=None, k=1, beam=None, seed=0, batch_size=1000, verbose=0) -> tuple:
     """CER and WER of greedy decoding, WER@k of k nucleus samples, CER/WER and WER@k of beam search.
 
     Args:
@@ -34,9 +44,11 @@ def evaluate(speller: Speller, pairs, top_p=None, k=1, beam=None, seed=0, batch_
         verbose: progress bar over the words (`Speller.decode`).
 
     Returns:
-        ``{"words", "cer", "wer"}`` plus ``"wer_at_k", "differing"`` (up to five
-        ``(phonemes, reference, samples)`` whose samples differ) with `top_p`, and
-        ``"beam_cer", "beam_wer", "beam_wer_at_k"`` (over the `beam` best) with `beam`.
+        ``(result, decoded)``: `result` is ``{"words", "cer", "wer"}`` plus
+        ``"wer_at_k", "differing"`` (up to five ``(phonemes, reference, samples)``
+        whose samples differ) with `top_p`, and ``"beam_cer", "beam_wer",
+        "beam_wer_at_k"`` (over the `beam` best) with `beam`; `decoded` is
+        `Speller.decode`'s dictionary, word by word (`error_rows`).
     """
     phonemes = [p.phonemes for p in pairs]
     references = [p.spelling for p in pairs]
@@ -54,7 +66,71 @@ def evaluate(speller: Speller, pairs, top_p=None, k=1, beam=None, seed=0, batch_
         result["beam_cer"] = metrics.character_error_rate(decoded["beam"], references)
         result["beam_wer"] = metrics.word_error_rate(decoded["beam"], references)
         result["beam_wer_at_k"] = metrics.word_error_rate_at_k(decoded["beam_n_best"], references)
-    return result
+    return result, decoded
+
+
+def error_rows(pairs, decoded: dict) -> list:
+    """The words greedy decoding spells wrong, worst first: one dict per word, keys `ERROR_COLUMNS`.
+
+    Rows are ordered by per-word CER (edit distance / reference length),
+    highest first, then by the words' order. With nucleus samples in `decoded`,
+    a row also has ``"samples"``; with a beam, ``"beam_n_best"`` (the
+    hypotheses best first); both as ``", "``-joined spellings.
+
+    Example:
+    >>> from keras_hw2.p2g.data import Pair
+    >>> pairs = [Pair("K AE T", "cat"), Pair("D AO G", "dog"), Pair("B UH K", "book")]
+    >>> [(r["reference"], r["prediction"], r["cer"]) for r in error_rows(pairs, {"spellings": ["kat", "dog", "b"]})]
+    [('book', 'b', 0.75), ('cat', 'kat', 0.3333)]
+    """
+    references = [pair.spelling for pair in pairs]
+    predictions = decoded["spellings"]
+    distances = metrics.edit_distances(predictions, references).numpy()
+    lengths = np.array([len(reference) for reference in references])
+    cer = distances / lengths
+    rows = []
+    for i in sorted(range(len(pairs)), key=lambda i: (-cer[i], i)):
+        if predictions[i] == references[i]:
+            continue
+        row = {"phonemes": pairs[i].phonemes, "reference": references[i], "prediction": predictions[i],
+               "cer": round(float(cer[i]), 4)}
+        if "samples" in decoded:
+            row["samples"] = ", ".join(decoded["samples"][i])
+        if "beam_n_best" in decoded:
+            row["beam_n_best"] = ", ".join(decoded["beam_n_best"][i])
+        rows.append(row)
+    return rows
+
+
+def errors_tsv(rows, decoded: dict) -> str:
+    """`error_rows` as a TSV text with a header line (the columns `decoded` gives)."""
+    columns = [*ERROR_COLUMNS, *(key for key in ("samples", "beam_n_best") if key in decoded)]
+    lines = ["\t".join(columns)] + ["\t".join(str(row[column]) for column in columns) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def data_label(data=None, config=None) -> str:
+    """What `evaluation_data` scores, as a file-name part: ``p2g-valid``, ``cmudict-full-test``.
+
+    A TSV file is ``<its directory>-<its stem>``; a data directory its
+    ``test.tsv``; an embedded split ``cmudict-<variant>-<split>``.
+
+    Example:
+    >>> data_label("../shared/data/p2g/valid.tsv"), data_label("cmudict:full:valid")
+    ('p2g-valid', 'cmudict-full-valid')
+    >>> data_label(None, {"data": None}), data_label(None, {"data": "cmudict:full"})
+    ('cmudict-sample-test', 'cmudict-full-test')
+    """
+    spec = data if data is not None else trained_corpus(config or {})
+    if spec is None or str(spec).startswith(cmudict_corpus.PREFIX):
+        parts = str(spec or cmudict_corpus.PREFIX + cmudict_corpus.DEFAULT_VARIANT).split(":")
+        label = "-".join([*parts, "test"] if len(parts) == 2 else parts)
+    else:
+        path = Path(spec)
+        if data is None or path.is_dir():
+            path = path / TEST_FILE
+        label = f"{path.resolve().parent.name}-{path.stem}"
+    return re.sub(r"[^\w.-]+", "_", label)
 
 
 def trained_corpus(config: dict):
