@@ -91,7 +91,7 @@ PRESETS = {preset.name: preset for preset in (
         base_args=("train", "--data", "cmudict:full", "--attention", "--units", "192", "--dropout", "0.3",
                    "--batch-size", "128", "--learning-rate", "0.003", "--epochs", "15", "--seed", "0"),
         train_args=("train", "--data", "cmudict:full", "--attention", "--units", "192", "--dropout", "0.3",
-                    "--batch-size", "128", "--learning-rate", "0.001", "--lr-schedule", "cosine", "--epochs", "5",
+                    "--batch-size", "128", "--learning-rate", "0.001", "--lr-schedule", "cosine", "--epochs", "8",
                     "--word-weights", "frequency", "--seed", "0"),
         validation_data="cmudict:full:valid",
         data={"name": "the embedded cmudict corpus, full variant (--data cmudict:full)",
