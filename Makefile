@@ -30,10 +30,12 @@ bench: $(STAMP)  ## issue 12's CPU benchmarks vs the PyTorch reference: table + 
 bench-gpu: $(STAMP)  ## issue 12's GPU checks (says so and exits 0 where no GPU is visible)
 	$(PY) tools/gpu_check.py $(if $(wildcard $(P2G_DATA)/train.tsv),--p2g-data $(P2G_DATA)) $(BENCH_ARGS)
 
-# The shipped presets are this target's output (needs ../shared/data; about 1.5-2 hours on 2 CPU cores in all):
+# The shipped presets are this target's output (needs ../shared/data and the presets extra, wordfreq; about
+# 2 hours on 2 CPU cores in all):
 # each preset's recorded training command, its validation figures, keras_hw2/presets/<name>.keras and .json.
 PRESETS_RUNS ?= runs
 presets: $(STAMP)  ## retrain the shipped presets into keras_hw2/presets/ (ONLY=<name> for one)
+	$(PY) -m pip install --quiet -e '.[presets]'
 	$(PY) -m keras_hw2.presets build --out keras_hw2/presets --runs-dir $(PRESETS_RUNS) $(if $(ONLY),--only $(ONLY))
 
 clean:

@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init-from", help="a preset or a run (directory or .keras) whose weights and vocabularies "
                                            "start the training: same --attention and --units; the training words "
                                            "may hold only its symbols (default: fresh weights)")
+    train.add_argument("--word-weights", metavar="{none,frequency}",
+                       help="weigh each training word's loss: none (every word 1) or frequency (by how often the "
+                            "word is used in English, from the wordfreq package: pip install "
+                            "'keras_hw2[presets]'; keras_hw2.p2g.word_weights); validation stays unweighted "
+                            "(default none)")
     train_options.add_arguments(train, monitor="val_cer", augment=False)
     cli.add_run_arguments(train)
     train.add_argument("--seeds", type=_seeds,
@@ -165,7 +170,8 @@ def _train(args) -> int:
     from keras_hw2.runs import check_run_name, open_run
 
     options = {name: getattr(args, name) for name in ("units", "dropout", "learning_rate", "batch_size", "epochs",
-                                                       "strategy", "sort_window", "init_from")
+                                                       "strategy", "sort_window", "init_from",
+                                                       "word_weights")
                if getattr(args, name) is not None}
     options.update(train_options.options(args, augment=False))
     config = TrainConfig(data=args.data, use_attention=args.attention, tie_embeddings=not args.untie_embeddings,

@@ -179,13 +179,14 @@ def length_sorted_order(lengths, batch_size: int, sort_window: int, seed: int) -
 
 
 def make_dataset(pairs, source_vocab: Vocabulary, target_vocab: Vocabulary, batch_size: int,
-                 shuffle: bool = False, seed: int = 0, sort_window: int = 0) -> tf.data.Dataset:
+                 shuffle: bool = False, seed: int = 0, sort_window: int = 0, weights=None) -> tf.data.Dataset:
     """Teacher-forcing batches ``((source_ids, decoder_inputs), decoder_targets)``.
 
     Shapes ``(batch_size, S)``, ``(batch_size, T)``, ``(batch_size, T)``, int32,
     PAD=0-padded to the batch's longest word; decoder inputs are SOS +
     characters, targets characters + EOS. Tokenising and lookup happen inside
-    the pipeline, on whole batches.
+    the pipeline, on whole batches. With `weights`, the targets are
+    ``(decoder_targets, word_weights)``, the second ``(batch_size,)`` float32.
 
     Args:
         pairs: the words (`Pair`).
@@ -197,15 +198,20 @@ def make_dataset(pairs, source_vocab: Vocabulary, target_vocab: Vocabulary, batc
         sort_window: with `shuffle`, > 0 batches words of similar length
             together (`length_sorted_order`), which pads far less; 0: plain
             shuffling (``tf.data``).
+        weights: None, or one loss weight per pair (`keras_hw2.p2g.word_weights`), kept with its word.
     """
+    weights = None if weights is None else np.asarray(weights, np.float32)
     if shuffle and sort_window:
         lengths = [len(p.phonemes.split()) + len(p.spelling) for p in pairs]
-        pairs = [pairs[i] for i in length_sorted_order(lengths, batch_size, sort_window, seed)]
-    ds = tf.data.Dataset.from_tensor_slices(([p.phonemes for p in pairs], [p.spelling for p in pairs]))
+        order = length_sorted_order(lengths, batch_size, sort_window, seed)
+        pairs = [pairs[i] for i in order]
+        weights = None if weights is None else weights[order]
+    columns = ([p.phonemes for p in pairs], [p.spelling for p in pairs])
+    ds = tf.data.Dataset.from_tensor_slices(columns if weights is None else (*columns, weights))
     if shuffle and not sort_window:
         ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
 
-    def encode(phonemes, spellings):
+    def encode(phonemes, spellings, *word_weights):
         source = encode_phonemes(phonemes, source_vocab)
         chars = target_vocab.lookup(split_characters(spellings))
         n = tf.shape(spellings)[0]
@@ -213,6 +219,6 @@ def make_dataset(pairs, source_vocab: Vocabulary, target_vocab: Vocabulary, batc
         eos = tf.fill([n, 1], EOS)
         decoder_inputs = tf.concat([sos, chars], axis=1).to_tensor()
         decoder_targets = tf.concat([chars, eos], axis=1).to_tensor()
-        return (source, decoder_inputs), decoder_targets
+        return (source, decoder_inputs), (decoder_targets, *word_weights) if word_weights else decoder_targets
 
     return ds.batch(batch_size).map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

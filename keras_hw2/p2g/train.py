@@ -4,7 +4,9 @@
 to the speller: the `Seq2Seq` model (Adam), the cross-entropy per target token
 with padding weighted 0, the teacher-forcing datasets, the greedy validation
 CER and WER (`SpellingMetrics`, monitored: ``val_cer``, lower is better) and
-the CER plot. The run also keeps the vocabularies (vocabulary.json), so a
+the CER plot. With ``word_weights="frequency"`` each training word's tokens
+weigh its word-frequency weight (`keras_hw2.p2g.word_weights`); validation
+stays unweighted. The run also keeps the vocabularies (vocabulary.json), so a
 resumed run refuses training data with other symbols.
 """
 import math
@@ -16,10 +18,10 @@ import keras
 import tensorflow as tf
 
 from keras_hw2 import training
-from keras_hw2.checks import Flag, Integer, OptionalPath, validate
+from keras_hw2.checks import Choice, Flag, Integer, OptionalPath, validate
 from keras_hw2.errors import InputError
 from keras_hw2.hparams import TRAINING_RULES
-from keras_hw2.p2g import cmudict_corpus, metrics
+from keras_hw2.p2g import cmudict_corpus, metrics, word_weights
 from keras_hw2.p2g.data import build_vocabularies, make_dataset, read_tsv
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.speller import Speller
@@ -52,11 +54,12 @@ class TrainConfig:
     warmup_epochs: int = opt_in(0)  # linear learning-rate warm-up
     early_stopping: Optional[int] = opt_in(None)  # patience in epochs on val_cer; None: train every epoch
     init_from: Optional[str] = opt_in(None)  # a preset or run whose weights and vocabularies start it
+    word_weights: str = opt_in(word_weights.DEFAULT)  # keras_hw2.p2g.word_weights: none or frequency
 
     def __post_init__(self):
         validate(self, {**TRAINING_RULES, "data": OptionalPath(), "use_attention": Flag(), "tie_embeddings": Flag(),
                         "units": Integer(minimum=2, even=True), "sort_window": Integer(minimum=0),
-                        "init_from": OptionalPath()},
+                        "init_from": OptionalPath(), "word_weights": Choice(word_weights.SCHEMES)},
                  flags={"use_attention": "--attention", "tie_embeddings": "--untie-embeddings"})
         check_schedule(self)
 
@@ -137,6 +140,18 @@ def is_token(decoder_targets):
     return tf.cast(decoder_targets != 0, tf.float32)
 
 
+def weighted_token_loss(targets, logits):
+    """`token_loss` of ``targets = (decoder_targets, word_weights)``: ``(batch_size, T)``."""
+    return token_loss(targets[0], logits)
+
+
+def is_weighted_token(targets):
+    """``(batch_size, T)`` weights of ``targets = (decoder_targets, word_weights)``: each token its word's
+    weight, padding 0."""
+    decoder_targets, weights = targets
+    return is_token(decoder_targets) * tf.cast(weights, tf.float32)[:, None]
+
+
 def vocabularies(config: TrainConfig, data: Corpus) -> tuple:
     """``(source, target)`` vocabularies: the training words', or those of ``config.init_from``'s speller
     (a speller keeps its symbols: its embedding rows are them)."""
@@ -162,13 +177,17 @@ def make_task(config: TrainConfig, data: Corpus) -> training.Task:
     corpus = data.splits
     source, target = vocabularies(config, data)
     steps_per_epoch = math.ceil(len(corpus["train"]) / config.batch_size)
+    weights = word_weights.word_weights([pair.spelling for pair in corpus["train"]], config.word_weights)
+    # weighted: the targets are (decoder_targets, word_weights); validation's weights are all 1
+    valid_weights = None if weights is None else [1.0] * len(corpus["valid"])
     return training.Task(
         build_model=lambda: finetune.initialize(build_model(config, source, target, steps_per_epoch),
                                                 config.init_from, TASK),
-        loss=token_loss, loss_weights=is_token,
+        loss=token_loss if weights is None else weighted_token_loss,
+        loss_weights=is_token if weights is None else is_weighted_token,
         train_data=lambda seed: make_dataset(corpus["train"], source, target, config.batch_size, shuffle=True,
-                                             seed=seed, sort_window=config.sort_window),
-        validation_data=make_dataset(corpus["valid"], source, target, config.batch_size),
+                                             seed=seed, sort_window=config.sort_window, weights=weights),
+        validation_data=make_dataset(corpus["valid"], source, target, config.batch_size, weights=valid_weights),
         monitor="val_cer", mode="min",
         callbacks=lambda model: [SpellingMetrics(corpus["valid"], Speller(model))],
         plots={"val_cer.png": (["val_cer"], "validation CER (greedy; no training CER is computed)"),

