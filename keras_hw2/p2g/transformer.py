@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from keras_hw2.checks import Integer, Number
 from keras_hw2.errors import InputError
+from keras_hw2.p2g import decoding
 from keras_hw2.p2g.decoding import MAX_LENGTH
 from keras_hw2.p2g.vocab import Vocabulary
 
@@ -346,6 +347,10 @@ class TransformerSpeller(keras.Model):
             return self._logits(x)[:, 0, :], [position + 1, *new_caches]
 
         return next_fn, [tf.zeros([rows], tf.int32), *[empty] * (2 * self.layers_count)]
+
+    def generate(self, source_ids, sampler, num_samples=1, seed=None):
+        """Decode ``(batch_size, S)`` source ids with `sampler` (`keras_hw2.p2g.decoding.generate`)."""
+        return decoding.generate(self, source_ids, sampler, num_samples=num_samples, seed=seed)
 
     def get_config(self):
         return {**super().get_config(), "source_tokens": self.source_vocabulary.tokens,
