@@ -186,6 +186,21 @@ def test_bad_transformer_flags_are_refused_in_one_line_before_anything_is_writte
         TransformerSpeller(SOURCE, TARGET, units=6, heads=4)
 
 
+def test_a_transformer_does_not_start_from_an_lstm(capsys, tmp_path):
+    from keras_hw2.p2g.data import build_vocabularies, read_tsv
+    data = _write_corpus(tmp_path / "data")
+    source, target = build_vocabularies(read_tsv(data / "train.tsv"))
+    lstm = Seq2Seq(source.tokens, target.tokens, units=8, use_attention=True)
+    lstm.build(((None, None), (None, None)))
+    lstm.save(tmp_path / "lstm.keras")
+    code, out, err = _cli(capsys, "train", "--data", data, "--model", "transformer", "--units", "8", "--layers", "1",
+                          "--init-from", tmp_path / "lstm.keras", "--runs-dir", tmp_path / "runs")
+    assert (code, out) == (2, "") and not (tmp_path / "runs").exists()
+    assert err == (f"error: --init-from {tmp_path / 'lstm.keras'} cannot start this run: it has no layers (another "
+                   f"kind of model), this run's is 1; it has no heads (another kind of model), this run's is 4. "
+                   f"Received: --init-from={tmp_path / 'lstm.keras'}\n")
+
+
 def test_a_transformer_trains_predicts_and_its_export_reloads_in_a_clean_process(tmp_path, capsys):
     data = _write_corpus(tmp_path / "data")
     code, out, err = _cli(capsys, "train", "--data", data, "--model", "transformer", "--units", "8", "--layers", "1",

@@ -41,8 +41,10 @@ def check_speller(init_from: str, settings: dict, pairs):
     """
     initial = _load(init_from, "p2g")
     config = initial.get_config()
-    problems = _unknown_symbols(initial, pairs) + [f"{key} is {config.get(key)}, this run's {value}"
-                                                   for key, value in settings.items() if config.get(key) != value]
+    problems = _unknown_symbols(initial, pairs) + [
+        f"{key} is {config[key]}, this run's {value}" if key in config else
+        f"it has no {key} (another kind of model), this run's is {value}"
+        for key, value in settings.items() if config.get(key) != value]
     if problems:
         _refuse(init_from, problems)
     return initial
