@@ -43,7 +43,7 @@ def positional_encoding(positions, units):
     Dimension ``2i`` holds sin(pos / 10000^(2i/units)), ``2i+1`` the cosine.
 
     Example:
-    >>> positional_encoding(tf.constant([0, 1]), 4).numpy().round(3).tolist()
+    >>> positional_encoding(tf.constant([0, 1]), 4).numpy().astype("float64").round(3).tolist()
     [[0.0, 1.0, 0.0, 1.0], [0.841, 0.54, 0.01, 1.0]]
     """
     frequencies = tf.pow(10000.0, -tf.range(0, units, 2, dtype=tf.float32) / float(units))  # (ceil(units/2),)
