@@ -304,12 +304,12 @@ CASES = [
     *[("cnn", [verb[0], "--run", "LAMBDA", *verb[1:]], "lambda.keras: Keras safe mode refused to load it", False)
       for verb in LOADING["cnn"]],
     *[("p2g", [verb[0], "--run", "LAMBDA", *verb[1:]],
-       "lambda.keras: holds a Keras Sequential model, not a p2g Seq2Seq checkpoint", False) for verb in LOADING["p2g"]],
+       "lambda.keras: holds a Keras Sequential model, not a p2g speller checkpoint (Seq2Seq or TransformerSpeller)", False) for verb in LOADING["p2g"]],
     *[("cnn", [verb[0], "--run", "P2G_RUN", *verb[1:]],
        "p2g/good/best.keras: holds a Keras Seq2Seq model, not a CNN; pass a runs/cnn/<name> run", False)
       for verb in LOADING["cnn"]],
     *[("p2g", [verb[0], "--run", "CNN_RUN", *verb[1:]],
-       "cnn/good/best.keras: holds a Keras Functional model, not a p2g Seq2Seq checkpoint", False)
+       "cnn/good/best.keras: holds a Keras Functional model, not a p2g speller checkpoint (Seq2Seq or TransformerSpeller)", False)
       for verb in LOADING["p2g"]],
     # CNN predict: files
     ("cnn", ["predict", "--run", "CNN_RUN", "GOOD_PNG", "MISSING_JPG"], "images/missing.jpg: no such file", False),

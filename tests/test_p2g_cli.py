@@ -162,12 +162,13 @@ def test_train_echoes_its_config_and_ends_like_every_task(trained, capsys):
     code, out, _ = _cli(capsys, "train", "--data", root / "data", "--attention", "--units", "8", "--epochs", "1",
                         "--batch-size", "16", "--runs-dir", root / "runs", "--run-name", "tiny")
     lines = out.splitlines()
-    assert code == 0 and lines[2].startswith(f"run: {run}") and " | TrainConfig(data=" in lines[2]
+    assert code == 0 and re.fullmatch(r"model: lstm, 8 units, attention: [\d,]+ parameters", lines[2])
+    assert lines[3].startswith(f"run: {run}") and " | TrainConfig(data=" in lines[3]
     results = json.loads((run / "results.json").read_text())
-    assert lines[3] == (f"best validation CER {results['val_cer']:.4f} (WER {results['val_wer']:.4f}) at epoch "
+    assert lines[4] == (f"best validation CER {results['val_cer']:.4f} (WER {results['val_wer']:.4f}) at epoch "
                         f"{results['best_epoch']} of 1")
-    assert lines[4] == (f"outputs in {run}: history.json, loss.png, val_cer.png, best.keras; "
-                        f"tensorboard --logdir {run}") and len(lines) == 5
+    assert lines[5] == (f"outputs in {run}: history.json, loss.png, val_cer.png, best.keras; "
+                        f"tensorboard --logdir {run}") and len(lines) == 6
 
 
 def test_predict_refuses_a_word_in_another_alphabet(trained, capsys):

@@ -12,5 +12,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "preset": ("from_preset",),
     "models": ("Decoder", "Encoder", "Seq2Seq"),
     "speller": ("Speller", "export_speller", "load_checkpoint", "load_spellers"),
+    "transformer": ("TransformerSpeller",),
     "vocab": ("Vocabulary",),
 })

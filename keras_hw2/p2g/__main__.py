@@ -40,9 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
                                       "cmudict:full (every cmudict word, ARPAbet); default: the embedded cmudict "
                                       "sample (ARPAbet)")
     cli.add_hidden_alias(train, "--data-dir", dest="data")
-    train.add_argument("--attention", action="store_true", help="Bahdanau attention")
+    train.add_argument("--model", metavar="{lstm,transformer}",
+                       help="lstm: the homework's BiLSTM encoder + LSTM decoder (--attention adds Bahdanau "
+                            "attention); transformer: an encoder-decoder of multi-head attention blocks "
+                            "(--layers, --heads) (default lstm)")
+    train.add_argument("--attention", action="store_true", help="Bahdanau attention (--model lstm)")
     train.add_argument("--untie-embeddings", action="store_true", help="own output projection, not tied")
-    train.add_argument("--units", type=int, help="hidden size, even (default 128)")
+    train.add_argument("--units", type=int, help="hidden size, even; --model transformer: the model width, "
+                                                 "divisible by --heads (default 128)")
+    train.add_argument("--layers", type=int, help="--model transformer: encoder blocks, and as many decoder "
+                                                  "blocks (default 3)")
+    train.add_argument("--heads", type=int, help="--model transformer: attention heads (default 4)")
     train.add_argument("--sort-window", type=int,
                        help="batches whose words are drawn together and sorted by length, so each batch pads "
                             "little (default 20; 0: plain shuffling)")
@@ -166,12 +174,17 @@ def _train(args) -> int:
     """Train with `keras_hw2.p2g.train`; options left out take `TrainConfig`'s defaults."""
     from keras_hw2.devices import device_report
     from keras_hw2.distribute import get_strategy
-    from keras_hw2.p2g.train import TASK, TrainConfig, load_data, train_and_evaluate
+    from keras_hw2.p2g.train import TASK, TrainConfig, describe_model, load_data, train_and_evaluate
     from keras_hw2.runs import check_run_name, open_run
 
+    if args.model != "transformer" and (args.layers is not None or args.heads is not None):
+        given = ", ".join(f"--{name}={getattr(args, name)}" for name in ("layers", "heads")
+                          if getattr(args, name) is not None)
+        raise InputError(f"--layers and --heads shape the Transformer (--model transformer); the LSTM takes "
+                         f"neither. Received: {given} with --model={args.model or 'lstm'}")
     options = {name: getattr(args, name) for name in ("units", "dropout", "learning_rate", "batch_size", "epochs",
-                                                       "strategy", "sort_window", "init_from",
-                                                       "word_weights")
+                                                       "strategy", "sort_window", "init_from", "word_weights",
+                                                       "model", "layers", "heads")
                if getattr(args, name) is not None}
     options.update(train_options.options(args, augment=False))
     config = TrainConfig(data=args.data, use_attention=args.attention, tie_embeddings=not args.untie_embeddings,
@@ -186,9 +199,8 @@ def _train(args) -> int:
     data = load_data(config)
     if config.init_from:  # refused before the run directory is written
         from keras_hw2.presets.finetune import check_speller
-        check_speller(config.init_from, {"units": config.units, "use_attention": config.use_attention,
-                                         "tie_embeddings": config.tie_embeddings}, data.splits["train"])
-    cli.say(args, data.describe(), device_report(config.jit_compile))
+        check_speller(config.init_from, config.settings(), data.splits["train"])
+    cli.say(args, data.describe(), device_report(config.jit_compile), describe_model(config, data))
     for name, member in members:
         with open_run(TASK, member, name=name, root=args.runs_dir) as run:
             cli.say_run(args, run, member)

@@ -48,6 +48,7 @@ from keras_hw2.p2g import decoding
 from keras_hw2.p2g.data import encode_phonemes, phoneme_symbols, split_characters
 from keras_hw2.p2g.ensemble import Ensemble
 from keras_hw2.p2g.models import Seq2Seq
+from keras_hw2.p2g.transformer import TransformerSpeller
 from keras_hw2.p2g.vocab import SOS, UNK
 from keras_hw2.progress import Progress
 
@@ -257,12 +258,15 @@ def _check(lower_ok, upper_ok, message: str, value):
     return tf.debugging.Assert(tf.logical_and(lower_ok, upper_ok), [message, value])
 
 
-# What a p2g checkpoint holds: a `Seq2Seq` (registered with Keras by importing `keras_hw2.p2g.models`).
-CHECK = checkpoints.ModelCheck(task="p2g", expected="a p2g Seq2Seq checkpoint", class_names=("Seq2Seq",))
+# What a p2g checkpoint holds: a `Seq2Seq` or a `TransformerSpeller` (registered with Keras by importing
+# `keras_hw2.p2g.models` and `keras_hw2.p2g.transformer`).
+CHECK = checkpoints.ModelCheck(task="p2g", expected="a p2g speller checkpoint (Seq2Seq or TransformerSpeller)",
+                               class_names=(Seq2Seq.__name__, TransformerSpeller.__name__))
 
 
-def load_checkpoint(run) -> Seq2Seq:
-    """The trained `Seq2Seq` (weights and vocabularies) of `run`, a run directory or its ``best.keras``.
+def load_checkpoint(run):
+    """The trained `Seq2Seq` or `TransformerSpeller` (weights and vocabularies) of `run`, a run directory or
+    its ``best.keras``.
 
     Every p2g command loads its model here.
 

@@ -1,7 +1,8 @@
 """Training: `train_and_evaluate(config, run, data=None)` (scoring a checkpoint: `keras_hw2.p2g.evaluate`).
 
 `make_task(config, data)` hands the engine (`keras_hw2.training`) what is particular
-to the speller: the `Seq2Seq` model (Adam), the cross-entropy per target token
+to the speller: the model (``config.model``: the homework's `Seq2Seq`, or a
+`keras_hw2.p2g.transformer.TransformerSpeller`) with Adam, the cross-entropy per target token
 with padding weighted 0, the teacher-forcing datasets, the greedy validation
 CER and WER (`SpellingMetrics`, monitored: ``val_cer``, lower is better) and
 the CER plot. With ``word_weights="frequency"`` each training word's tokens
@@ -25,12 +26,14 @@ from keras_hw2.p2g import cmudict_corpus, metrics, word_weights
 from keras_hw2.p2g.data import build_vocabularies, make_dataset, read_tsv
 from keras_hw2.p2g.models import Seq2Seq
 from keras_hw2.p2g.speller import Speller
+from keras_hw2.p2g.transformer import TransformerSpeller, check_heads
 from keras_hw2.presets import finetune
 from keras_hw2.runs import CHECKPOINT_FILE, Run, opt_in, read_json, write_json
 from keras_hw2.schedules import check_schedule, learning_rate
 
 TASK = "p2g"  # runs/p2g/<name>/
 VOCABULARY_FILE = "vocabulary.json"
+MODELS = ("lstm", "transformer")  # --model: the homework's Seq2Seq, or the Transformer speller
 
 
 @dataclass
@@ -55,13 +58,33 @@ class TrainConfig:
     early_stopping: Optional[int] = opt_in(None)  # patience in epochs on val_cer; None: train every epoch
     init_from: Optional[str] = opt_in(None)  # a preset or run whose weights and vocabularies start it
     word_weights: str = opt_in(word_weights.DEFAULT)  # keras_hw2.p2g.word_weights: none or frequency
+    # Opt-in options (issue 25): the Transformer speller
+    model: str = opt_in("lstm")  # MODELS
+    layers: int = opt_in(3)  # transformer: encoder blocks, and as many decoder blocks
+    heads: int = opt_in(4)  # transformer: attention heads; units must be divisible by them
 
     def __post_init__(self):
         validate(self, {**TRAINING_RULES, "data": OptionalPath(), "use_attention": Flag(), "tie_embeddings": Flag(),
                         "units": Integer(minimum=2, even=True), "sort_window": Integer(minimum=0),
-                        "init_from": OptionalPath(), "word_weights": Choice(word_weights.SCHEMES)},
+                        "init_from": OptionalPath(), "word_weights": Choice(word_weights.SCHEMES),
+                        "model": Choice(MODELS), "layers": Integer(minimum=1), "heads": Integer(minimum=1)},
                  flags={"use_attention": "--attention", "tie_embeddings": "--untie-embeddings"})
         check_schedule(self)
+        if self.model == "transformer":
+            check_heads(self.units, self.heads, flags=("--units", "--heads"))
+            if self.use_attention:
+                raise InputError("--attention adds Bahdanau attention to the LSTM; a Transformer always attends. "
+                                 "Received: --attention with --model=transformer")
+        elif (self.layers, self.heads) != (3, 4):
+            raise InputError(f"--layers and --heads shape the Transformer; the LSTM takes neither. "
+                             f"Received: --layers={self.layers}, --heads={self.heads} with --model={self.model}")
+
+    def settings(self) -> dict:
+        """The model's architecture as its ``get_config`` records it (what ``--init-from`` must match)."""
+        if self.model == "transformer":
+            return {"units": self.units, "layers": self.layers, "heads": self.heads,
+                    "tie_embeddings": self.tie_embeddings}
+        return {"units": self.units, "use_attention": self.use_attention, "tie_embeddings": self.tie_embeddings}
 
 
 @dataclass
@@ -119,15 +142,30 @@ def _check_vocabulary(run: Run, source, target) -> None:
     write_json(path, current)
 
 
-def build_model(config: TrainConfig, source, target, steps_per_epoch: int = 1) -> Seq2Seq:
-    """The model compiled with its optimizer, Adam (the loss is `token_loss`, weighted by `is_token`), at the
-    learning rate of ``config.lr_schedule`` over `steps_per_epoch` train steps per epoch."""
-    model = Seq2Seq(source.tokens, target.tokens, units=config.units, dropout=config.dropout,
-                    use_attention=config.use_attention, tie_embeddings=config.tie_embeddings)
+def build_model(config: TrainConfig, source, target, steps_per_epoch: int = 1):
+    """The model ``config.model`` names (a `Seq2Seq` or a `TransformerSpeller`) compiled with its optimizer,
+    Adam (the loss is `token_loss`, weighted by `is_token`), at the learning rate of ``config.lr_schedule``
+    over `steps_per_epoch` train steps per epoch."""
+    if config.model == "transformer":
+        model = TransformerSpeller(source.tokens, target.tokens, units=config.units, layers=config.layers,
+                                   heads=config.heads, dropout=config.dropout, tie_embeddings=config.tie_embeddings)
+    else:
+        model = Seq2Seq(source.tokens, target.tokens, units=config.units, dropout=config.dropout,
+                        use_attention=config.use_attention, tie_embeddings=config.tie_embeddings)
     model.build(((None, None), (None, None)))
     lr = learning_rate(config.learning_rate, config.lr_schedule, config.warmup_epochs, config.epochs, steps_per_epoch)
     model.compile(optimizer=keras.optimizers.Adam(lr))  # the engine computes the loss
     return model
+
+
+def describe_model(config: TrainConfig, data: Corpus) -> str:
+    """One line naming the model `config` trains on `data`'s vocabularies and its parameter count."""
+    model = build_model(config, *vocabularies(config, data))
+    if config.model == "transformer":
+        shape = f"transformer, {config.layers} layers, {config.units} units, {config.heads} heads"
+    else:
+        shape = f"lstm, {config.units} units, {'attention' if config.use_attention else 'no attention'}"
+    return f"model: {shape}: {model.count_params():,} parameters"
 
 
 def token_loss(decoder_targets, logits):
@@ -192,9 +230,16 @@ def make_task(config: TrainConfig, data: Corpus) -> training.Task:
         callbacks=lambda model: [SpellingMetrics(corpus["valid"], Speller(model))],
         plots={"val_cer.png": (["val_cer"], "validation CER (greedy; no training CER is computed)"),
                "loss.png": (["loss", "val_loss"], "cross-entropy per target token")},
-        title=f"p2g ({'attention' if config.use_attention else 'no attention'})",
+        title=_title(config),
         report=lambda run, history, best: {"val_cer": history["val_cer"][best], "val_wer": history["val_wer"][best],
                                            "checkpoint": str(run.file(CHECKPOINT_FILE))})
+
+
+def _title(config: TrainConfig) -> str:
+    """The plots' title: which model was trained."""
+    if config.model == "transformer":
+        return f"p2g (transformer, {config.layers} layers, {config.units} units, {config.heads} heads)"
+    return f"p2g ({'attention' if config.use_attention else 'no attention'})"
 
 
 def train_and_evaluate(config: TrainConfig, run: Run, data: Optional[Corpus] = None, verbose="auto") -> dict:

@@ -31,7 +31,8 @@ def check_speller(init_from: str, settings: dict, pairs):
 
     Args:
         init_from: a preset's name, a run directory or a ``.keras`` file.
-        settings: the run's ``{"units", "use_attention", "tie_embeddings"}``.
+        settings: the run's architecture, `keras_hw2.p2g.train.TrainConfig.settings` (keys of the model's
+            ``get_config``; one the speller lacks differs).
         pairs: the run's training words (`keras_hw2.p2g.data.Pair`).
 
     Raises:
@@ -40,8 +41,10 @@ def check_speller(init_from: str, settings: dict, pairs):
     """
     initial = _load(init_from, "p2g")
     config = initial.get_config()
-    problems = _unknown_symbols(initial, pairs) + [f"{key} is {config[key]}, this run's {value}"
-                                                   for key, value in settings.items() if config[key] != value]
+    problems = _unknown_symbols(initial, pairs) + [
+        f"{key} is {config[key]}, this run's {value}" if key in config else
+        f"it has no {key} (another kind of model), this run's is {value}"
+        for key, value in settings.items() if config.get(key) != value]
     if problems:
         _refuse(init_from, problems)
     return initial
