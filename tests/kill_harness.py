@@ -116,7 +116,7 @@ class Kills:
 
 
 def killed_until_done(args_of, kills: int, seed: int, root, started, window_s: float,
-                      timeout_s: float = 900) -> Kills:
+                      timeout_s: float = 900, env=None) -> Kills:
     """Run a command until `kills` starts of it have been SIGKILLed at seeded random moments.
 
     One round runs ``python *args_of(root / "round-<r>")`` again and again, each start killed, until a start
@@ -130,6 +130,7 @@ def killed_until_done(args_of, kills: int, seed: int, root, started, window_s: f
         root: where the rounds' directories go.
         started: ``stdout -> bool``: the command has begun the work the kills aim at.
         window_s: kills land up to this long after `started` held (e.g. the span of an uninterrupted run).
+        env: more environment variables for the command.
     """
     rng = random.Random(seed)
     record = Kills()
@@ -138,21 +139,21 @@ def killed_until_done(args_of, kills: int, seed: int, root, started, window_s: f
         record.roots.append(directory)
         args = args_of(directory)
         assert args[0] == "-m", args
-        while record.hits < kills and _kill_once(args, directory, rng, started, window_s, timeout_s, record):
+        while record.hits < kills and _kill_once(args, directory, rng, started, window_s, timeout_s, record, env):
             check_consistent(directory)
-        code, out, err = finished(start(*args), timeout_s)
+        code, out, err = finished(start(*args, env=env), timeout_s)
         assert code == 0, f"the run after the kills ended with status {code}:\n{out[-2000:]}\n{err[-3000:]}"
     return record
 
 
-def _kill_once(args, directory, rng, started, window_s, timeout_s, record) -> bool:
+def _kill_once(args, directory, rng, started, window_s, timeout_s, record, env) -> bool:
     """Start the command and SIGKILL it at a random moment; False if it ended by itself first."""
     at_write, delay = rng.random() < 0.5, rng.uniform(0, window_s)
     if at_write:
-        env = {KILL_AFTER: str(delay), KILL_JITTER: str(rng.uniform(0, 0.05)), KILL_WATCH: str(directory)}
-        process = start(__file__, *args, env=env)
+        hook = {KILL_AFTER: str(delay), KILL_JITTER: str(rng.uniform(0, 0.05)), KILL_WATCH: str(directory)}
+        process = start(__file__, *args, env={**(env or {}), **hook})
     else:
-        process = start(*args)
+        process = start(*args, env=env)
     deadline = time.monotonic() + timeout_s
     while process.poll() is None and time.monotonic() < deadline and not started(_output(process)):
         time.sleep(0.05)

@@ -64,7 +64,7 @@ def _cnn_args(npz):
                          "--learning-rate", "0.01", "--seed", "0", "--runs-dir", str(root), "--run-name", "k"]
 
 
-@pytest.mark.parametrize("kills", [2, pytest.param(20, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("kills", [1, pytest.param(20, marks=pytest.mark.slow)])
 def test_cnn_training_killed_at_random_moments_ends_bit_for_bit_as_an_uninterrupted_run(tiny_npz, tmp_path, kills):
     whole, record = _killed(_cnn_args(tiny_npz), tmp_path, kills, seed=kills)
     for root in record.roots:
@@ -77,7 +77,7 @@ def _p2g_args(corpus):
                          "--batch-size", "8", "--seed", "0", "--runs-dir", str(root), "--run-name", "k"]
 
 
-@pytest.mark.parametrize("kills", [2, pytest.param(20, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("kills", [1, pytest.param(20, marks=pytest.mark.slow)])
 def test_p2g_training_killed_at_random_moments_ends_bit_for_bit_as_an_uninterrupted_run(tiny_corpus, tmp_path,
                                                                                          kills):
     whole, record = _killed(_p2g_args(tiny_corpus), tmp_path, kills, seed=100 + kills)

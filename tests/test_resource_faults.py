@@ -7,6 +7,7 @@ checkpoints: `test_reliability.py`.)
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -23,13 +24,13 @@ def _run(*args, cwd, max_bytes=None):
                           preexec_fn=None if max_bytes is None else limit_file_size(max_bytes))
 
 
-def _assert_no_room(result, path):
-    """Exit status 4 and one line ``error: <path...>: File too large while writing it; ...``; returns it."""
+def _assert_no_room(result, path, cause="File too large"):
+    """Exit status 4 and one line ``error: <path...>: <cause> while writing it; ...``; returns it."""
     assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {path}"), result.stderr[-3000:]
-    assert "File too large while writing it" in errors[0] and "make room and re-run the same command" in errors[0]
+    assert f"{cause} while writing it" in errors[0] and "make room and re-run the same command" in errors[0]
     return errors[0]
 
 
@@ -55,8 +56,10 @@ def test_an_export_without_room_leaves_no_version_and_the_re_run_exports(tmp_pat
 def test_an_evaluation_without_room_names_the_file_and_the_re_run_writes_all(tmp_path, tiny_npz):
     args = ["-m", "keras_hw2.cnn", "evaluate", "--run", CNN_PRESET, "--data", str(tiny_npz), "--split", "train",
             "--quiet"]
-    out = tmp_path / "runs" / "presets" / CNN_PRESET  # where evaluate writes about a preset
-    line = _assert_no_room(_run(*args, cwd=tmp_path, max_bytes=8_000), out / "evaluation-tiny-train")  # < a PNG
+    written = os.path.join("runs", "presets", CNN_PRESET)  # where evaluate writes about a preset, from cwd
+    out = tmp_path / written
+    limited = _run(*args, cwd=tmp_path, max_bytes=8_000)  # < a PNG
+    line = _assert_no_room(limited, os.path.join(written, "evaluation-tiny-train"))
     named = line.split(": ")[1]
     assert named.endswith((".json", ".png")), line
     for path in out.glob("*.json"):
@@ -89,3 +92,39 @@ def test_a_report_without_room_keeps_its_finished_steps_and_its_last_complete_re
     reused = _run(*args, cwd=tmp_path, max_bytes=20_000)  # every step reused: the report's own write fails
     _assert_no_room(reused, "report: ")
     assert _files(tmp_path / "report") == report  # the last complete report, byte for byte
+
+
+def _mount(*args):
+    return subprocess.run(["mount", *args], capture_output=True, text=True)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs (skipped, with mount's own words, where this process may not mount one)."""
+    path = tmp_path / "small"
+    path.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command on this machine: cannot mount a small tmpfs")
+    mounted = _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path))
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs at {path} (mount exit status {mounted.returncode}): "
+                    f"{(mounted.stderr or mounted.stdout).strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_a_full_filesystem_while_training_is_one_line_exit_4_and_the_run_resumes_once_there_is_room(small_tmpfs,
+                                                                                                     tiny_npz):
+    args = ["-m", "keras_hw2.cnn", "train", "--data", str(tiny_npz), "--epochs", "2", "--batch-size", "8",
+            "--seed", "0", "--runs-dir", str(small_tmpfs), "--run-name", "r", "--quiet"]
+    _assert_no_room(_run(*args, cwd=REPO), small_tmpfs / "cnn" / "r", cause="No space left on device")
+    run = small_tmpfs / "cnn" / "r"
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2  # nothing finished was lost
+    grown = _mount("-o", "remount,size=64m", str(small_tmpfs))
+    assert grown.returncode == 0, grown.stderr
+    again = _run(*args, cwd=REPO)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((run / "results.json").read_text())["status"] == "finished"
+    assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
