@@ -10,7 +10,7 @@
 - during a write: this file, run as the command's wrapper (``python tests/kill_harness.py -m ...``), puts
   an audit hook (`sys.addaudithook`) in the command's process that SIGKILLs it at the first write under
   the watched directory once the same random delay has passed since `started` held (this process then
-  sends it SIGUSR1): right before a rename (``os.replace`` of a temporary into
+  writes that moment, on the shared monotonic clock, into the file $KERAS_HW2_KILL_ARM): right before a rename (``os.replace`` of a temporary into
   place: the temporary complete, the file not yet replaced) or 0-50 ms after a file is opened for
   writing (while its bytes go out). The command itself runs unchanged (`runpy`, as ``python -m`` does).
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-KILL_AFTER = "KERAS_HW2_KILL_AFTER_S"  # the wrapper's settings, in the command's environment
+KILL_ARM = "KERAS_HW2_KILL_ARM"  # the wrapper's settings, in the command's environment
 KILL_JITTER = "KERAS_HW2_KILL_JITTER_S"
 KILL_WATCH = "KERAS_HW2_KILL_WATCH"
 MARK = "kill-harness: "  # the wrapper's line on stderr, naming the write it killed
@@ -149,8 +149,10 @@ def killed_until_done(args_of, kills: int, seed: int, root, started, window_s: f
 def _kill_once(args, directory, rng, started, window_s, timeout_s, record, env) -> bool:
     """Start the command and SIGKILL it at a random moment; False if it ended by itself first."""
     at_write, delay = rng.random() < 0.5, rng.uniform(0, window_s)
+    arm = Path(directory).parent / f".{Path(directory).name}.arm"  # outside the watched directory
+    arm.unlink(missing_ok=True)
     if at_write:
-        hook = {KILL_AFTER: str(delay), KILL_JITTER: str(rng.uniform(0, 0.05)), KILL_WATCH: str(directory)}
+        hook = {KILL_ARM: str(arm), KILL_JITTER: str(rng.uniform(0, 0.05)), KILL_WATCH: str(directory)}
         process = start(__file__, *args, env={**(env or {}), **hook})
     else:
         process = start(*args, env=env)
@@ -158,7 +160,7 @@ def _kill_once(args, directory, rng, started, window_s, timeout_s, record, env) 
     while process.poll() is None and time.monotonic() < deadline and not started(_output(process)):
         time.sleep(0.05)
     if at_write and process.poll() is None:
-        process.send_signal(signal.SIGUSR1)  # arms its hook: the delay counts from now
+        arm.write_text(str(time.monotonic() + delay))  # arms its hook: the delay counts from now
         try:
             process.wait(timeout=max(1.0, deadline - time.monotonic()))  # it kills itself, or ends
         except subprocess.TimeoutExpired:
@@ -171,10 +173,13 @@ def _kill_once(args, directory, rng, started, window_s, timeout_s, record, env) 
     if code != -signal.SIGKILL:
         assert code == 0, f"a start ended with status {code} before its kill:\n{out[-2000:]}\n{err[-3000:]}"
         record.missed += 1
+        print(f"{MARK}round {len(record.roots)}: the start ended by itself ({record.line()})", flush=True)
         return False
     record.hits += 1
     record.writes += [Path(line[len(MARK):].split(" ", 1)[1]).name for line in err.splitlines()
                       if line.startswith(MARK)]
+    print(f"{MARK}round {len(record.roots)}: killed {'at a write' if at_write else f'after {delay:.1f} s'} "
+          f"({record.line()})", flush=True)
     return True
 
 
@@ -241,20 +246,25 @@ def _writes_under(watch: str, event: str, args) -> str:
 
 def _wrap() -> None:
     """``python tests/kill_harness.py -m <module> <args>``: run the module, SIGKILLing itself at the first
-    write under $KERAS_HW2_KILL_WATCH once $KERAS_HW2_KILL_AFTER_S seconds have passed since a SIGUSR1
+    write under $KERAS_HW2_KILL_WATCH once the moment written into the file $KERAS_HW2_KILL_ARM has passed
     (a rename at once, an opened file $KERAS_HW2_KILL_JITTER_S later)."""
-    after, jitter = float(os.environ.pop(KILL_AFTER)), float(os.environ.pop(KILL_JITTER))
+    arm, jitter = os.environ.pop(KILL_ARM), float(os.environ.pop(KILL_JITTER))
     watch = os.path.abspath(os.environ.pop(KILL_WATCH))
-    armed_at = []  # the time of the SIGUSR1; emptied once the kill is on its way
-    signal.signal(signal.SIGUSR1, lambda signum, frame: armed_at.append(time.monotonic() + after))
+    armed_at = []  # the moment read from the arm file; [None] once the kill is on its way
+
+    def due() -> bool:
+        if not armed_at:
+            try:
+                armed_at.append(float(Path(arm).read_text()))
+            except (FileNotFoundError, ValueError):  # not armed yet (or being written)
+                return False
+        return armed_at[0] is not None and time.monotonic() >= armed_at[0]
 
     def hook(event, args):
-        if not armed_at or event not in ("open", "os.rename") or time.monotonic() < armed_at[0]:
+        path = _writes_under(watch, event, args) if event in ("open", "os.rename") else None
+        if path is None or not due():
             return
-        path = _writes_under(watch, event, args)
-        if path is None:
-            return
-        armed_at.clear()
+        armed_at[0] = None
         os.write(2, f"{MARK}{event} {path}\n".encode())
         if event == "os.rename":
             os.kill(os.getpid(), signal.SIGKILL)  # before the rename: the temporary complete, the file old

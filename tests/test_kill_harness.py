@@ -58,7 +58,7 @@ def test_the_harness_catches_a_writer_that_is_not_atomic(tmp_path, command):
 
 def test_the_wrapper_runs_the_module_as_python_dash_m_does(tmp_path, command):
     process = kill_harness.start(kill_harness.__file__, "-m", "rewrites_json", str(tmp_path / "w"), "atomic", "1",
-                                 env={**command, kill_harness.KILL_AFTER: "0", kill_harness.KILL_JITTER: "0",
-                                      kill_harness.KILL_WATCH: str(tmp_path / "w")})
+                                 env={**command, kill_harness.KILL_ARM: str(tmp_path / "never-armed"),
+                                      kill_harness.KILL_JITTER: "0", kill_harness.KILL_WATCH: str(tmp_path / "w")})
     code, out, err = kill_harness.finished(process, timeout_s=60)
-    assert (code, out) == (0, "run: started\ndone\n"), err  # never armed (no SIGUSR1): it runs to the end
+    assert (code, out) == (0, "run: started\ndone\n"), err  # never armed (no arm file): it runs to the end

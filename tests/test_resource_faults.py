@@ -5,6 +5,7 @@ Each ends in one line naming the file (or the export version, the report folder)
 loses nothing finished, and the same command succeeds once there is room. (A limit while ``train`` writes its
 checkpoints: `test_reliability.py`.)
 """
+import errno
 import json
 import os
 import shutil
@@ -39,6 +40,24 @@ def tiny_npz(tmp_path_factory):
     from keras_hw2.cnn.data import write_synthetic_npz
 
     return write_synthetic_npz(tmp_path_factory.mktemp("data") / "tiny.npz", num_per_class=4, seed=0)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EFBIG, errno.EDQUOT])
+def test_a_json_write_without_room_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch, code):
+    from keras_hw2.errors import ResourceError
+    from keras_hw2.runs import write_json
+
+    path = tmp_path / "history.json"
+    write_json(path, {"epoch": [0]})
+
+    def no_room(fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "fsync", no_room)
+    with pytest.raises(ResourceError, match=f"^{path}: {os.strerror(code)} while writing it; nothing finished is "
+                                            "lost: make room and re-run the same command to resume$"):
+        write_json(path, {"epoch": [0, 1]})
+    assert json.loads(path.read_text()) == {"epoch": [0]} and sorted(os.listdir(tmp_path)) == ["history.json"]
 
 
 def test_an_export_without_room_leaves_no_version_and_the_re_run_exports(tmp_path):
