@@ -10,9 +10,9 @@
 - during a write: this file, run as the command's wrapper (``python tests/kill_harness.py -m ...``), puts
   an audit hook (`sys.addaudithook`) in the command's process that SIGKILLs it at the first write under
   the watched directory once the same random delay has passed since `started` held (this process then
-  writes that moment, on the shared monotonic clock, into the file $KERAS_HW2_KILL_ARM): right before a rename (``os.replace`` of a temporary into
-  place: the temporary complete, the file not yet replaced) or 0-50 ms after a file is opened for
-  writing (while its bytes go out). The command itself runs unchanged (`runpy`, as ``python -m`` does).
+  writes that moment, on the shared monotonic clock, into the file $KERAS_HW2_KILL_ARM): right before a
+  rename (``os.replace`` of a temporary into place: the temporary complete, the file not yet replaced)
+  or 0-50 ms after a file is opened for writing (while its bytes go out). The command itself runs unchanged (`runpy`, as ``python -m`` does).
 
 After every kill `check_consistent` asserts what a crash may leave in the watched directory: every JSON
 file there parses and every ``.keras`` file is a complete zip archive (temporaries aside). The caller then

@@ -15,6 +15,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="the demo extra is n
 pytest.importorskip("gradio", reason="the demo extra is not installed (pip install .[demo])")
 
 BURST = 50
+PATIENT = {"timeout": 600}  # httpx's default 5 s is too short for a request that waits in a long queue
 
 
 def _free_port() -> int:
@@ -81,7 +82,7 @@ def test_a_burst_of_concurrent_requests_is_answered_exactly_as_serial_ones(serve
     expected = [spelling.spell(speller, word, "greedy") for word in words]  # serially, in this thread
     counting = _Counting(spelling.spell)
     monkeypatch.setattr(spelling, "spell", counting)
-    client = gradio_client.Client(served["url"], verbose=False, max_workers=2 * burst)
+    client = gradio_client.Client(served["url"], verbose=False, max_workers=2 * burst, httpx_kwargs=PATIENT)
     jobs = [client.submit(word, "greedy", 5, 0.9, 5, 0, api_name="/spell") for word in words]
     answers = [job.result(timeout=600) for job in jobs]  # none dropped: each job has its answer
     assert len(answers) == burst == counting.entered
@@ -96,7 +97,8 @@ def test_requests_beyond_the_queue_are_refused_at_once_and_the_queued_ones_answe
     gate = threading.Event()
     counting = _Counting(spelling.spell, gate)
     monkeypatch.setattr(spelling, "spell", counting)
-    client = gradio_client.Client(served["url"], verbose=False, max_workers=app.QUEUE_SIZE + 16)
+    client = gradio_client.Client(served["url"], verbose=False, max_workers=app.QUEUE_SIZE + 16,
+                                  httpx_kwargs=PATIENT)
     word = words[0]
     try:
         running = [client.submit(word, "greedy", 5, 0.9, 5, 0, api_name="/spell") for _ in range(app.CONCURRENCY)]
@@ -131,7 +133,7 @@ def test_an_upload_larger_than_the_limit_is_refused_and_the_page_keeps_answering
     big = tmp_path / "big.jpg"
     with open(big, "wb") as file:  # sparse: no disk space used
         file.truncate(limit + 1)
-    client = gradio_client.Client(served["url"], verbose=False)
+    client = gradio_client.Client(served["url"], verbose=False, httpx_kwargs=PATIENT)
     assert client.config["max_file_size"] == limit  # what the page itself shows and checks before uploading
     with open(big, "rb") as file:
         response = httpx.post(f"{served['url']}gradio_api/upload", files={"files": ("big.jpg", file)}, timeout=120)
