@@ -40,21 +40,31 @@ NO_ROOM_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # the OSErrors that 
 NO_ROOM_MESSAGES = tuple(os.strerror(code) for code in NO_ROOM_ERRNOS)
 
 
+RESUME_HINT = "nothing finished is lost: make room and re-run the same command to resume"
+
+
+def no_room_cause(e: BaseException):
+    """What `e` says about room: ``os.strerror`` of a no-room errno (`NO_ROOM_ERRNOS`), or the one of
+    `NO_ROOM_MESSAGES` that a non-`OSError`'s message holds (TensorFlow's, Keras'); None otherwise."""
+    if isinstance(e, OSError):
+        return os.strerror(e.errno) if e.errno in NO_ROOM_ERRNOS else None
+    return next((m for m in NO_ROOM_MESSAGES if m in str(e)), None)
+
+
 @contextmanager
-def room_to_write(path, also=()):
+def room_to_write(path, also=(), hint: str = RESUME_HINT):
     """Within the block, an `OSError` of `NO_ROOM_ERRNOS` while writing `path` becomes a `ResourceError`.
 
     Args:
         path: the file or directory being written, named in the message.
         also: further exception types (e.g. ``tf.errors.OpError``) that count when
             their message holds one of `NO_ROOM_MESSAGES`.
+        hint: what the message tells the user after the cause (what is kept, how to go on).
     """
     try:
         yield
     except (OSError, *also) as e:
-        cause = os.strerror(e.errno) if isinstance(e, OSError) and e.errno in NO_ROOM_ERRNOS else next(
-            (m for m in NO_ROOM_MESSAGES if not isinstance(e, OSError) and m in str(e)), None)
+        cause = no_room_cause(e)
         if cause is None or isinstance(e, ResourceError):
             raise
-        raise ResourceError(f"{path}: {cause} while writing it; nothing finished is lost: make room and "
-                            "re-run the same command to resume") from None
+        raise ResourceError(f"{path}: {cause} while writing it; {hint}") from None

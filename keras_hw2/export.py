@@ -15,7 +15,9 @@ string inputs and lookup tables the archive carries like any other function).
    export left behind (no other export of the model can be writing them).
 3. It writes the version into a temporary sibling and renames it into place
    only once complete, so a crash, a failing export, Ctrl-C or SIGTERM never
-   leaves a half-written version, and an existing version is never touched.
+   leaves a half-written version, and an existing version is never touched. A
+   write without room (a full disk, a file-size limit) is a `ResourceError`
+   naming the version (exit status 4).
 """
 import os
 import re
@@ -27,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from keras_hw2.checks import Integer, OrNone
-from keras_hw2.errors import InputError
+from keras_hw2.errors import InputError, room_to_write
 from keras_hw2.locks import DirectoryLock
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -106,7 +108,9 @@ def export_saved_model(write, model_name: str, root="saved_models", version=None
         new_model_dir = not model_dir.exists()
         model_dir.mkdir(parents=True, exist_ok=True)
         try:
-            with _signals_interrupt(f"export to {target} stopped; nothing was written"):
+            with _signals_interrupt(f"export to {target} stopped; nothing was written"), \
+                    room_to_write(target, also=(Exception,), hint="no version was written: make room and re-run "
+                                  "the same command"):  # TensorFlow's and LiteRT's writers raise their own types
                 write(str(tmp))
             if not (tmp / expect).exists():
                 raise RuntimeError(f"the export function wrote no {expect} into {tmp}")

@@ -46,7 +46,7 @@ from pathlib import Path
 import keras
 
 from keras_hw2 import distribute
-from keras_hw2.errors import InputError
+from keras_hw2.errors import InputError, room_to_write
 from keras_hw2.locks import LOCK_FILE, DirectoryLock
 
 CONFIG_FILE = "config.json"
@@ -68,8 +68,28 @@ def _finite_or_none(obj):
     return obj
 
 
+def write_text(path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically: a temporary ``.<name>.tmp`` beside it, fsync, then rename.
+
+    A crash leaves the old file or the new one; a failed write leaves the old file and no temporary, and
+    one for lack of room (a full disk, a file-size limit) is a `ResourceError` naming `path`.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with room_to_write(path):
+            with open(tmp, "w", encoding="utf-8") as file:
+                file.write(text)
+                file.flush()
+                os.fsync(file.fileno())  # on disk before the rename makes it the file: a power cut leaves old or new
+            tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_json(path, obj) -> None:
-    """Write `obj` as indented strict JSON, atomically (`write_text`).
+    """Write `obj` as indented strict JSON, atomically (`write_text`: temporary file, fsync, then rename).
 
     NaN and infinities are written as ``null``.
 
@@ -81,17 +101,6 @@ def write_json(path, obj) -> None:
     ['{', '"loss":', '[', '1.5,', 'null', ']', '}']
     """
     write_text(path, json.dumps(_finite_or_none(obj), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
-
-
-def write_text(path, text: str) -> None:
-    """Write `text` (UTF-8) to `path` atomically: a temporary file beside it, fsync, then rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())  # on disk before the rename makes it the file: a power cut leaves old or new
-    tmp.replace(path)
 
 
 def read_json(path):

@@ -1,5 +1,7 @@
 """Fixtures shared by the test modules."""
 import os
+import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,15 @@ pytest.register_assert_rewrite("layer_contract")  # detailed assertion messages 
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def limit_file_size(max_bytes):
+    """A ``preexec_fn``: files of the child may not grow past `max_bytes` (``ulimit -f``); writes then fail
+    with EFBIG instead of killing the child with SIGXFSZ."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+    return limit
 
 
 @pytest.fixture(scope="module")

@@ -1,68 +1,24 @@
-"""Killed runs resume: a CNN training run and a keras-tuner search, SIGKILLed and re-run.
+"""Killed runs resume: a CNN training run and a keras-tuner search, SIGKILLed at chosen moments and re-run.
 
 Training resumes from its last finished epoch (the state `keras_hw2.training`
 keeps in the run's resume/ directory) and ends bit for bit where an
 uninterrupted run ends, with one continuous history.json; a search resumes from
 its project directory and runs every trial exactly once; a run directory
-holding another configuration is refused through the CLI.
+holding another configuration is refused through the CLI. (Kills at random moments, for every task:
+`test_kill.py`.)
 """
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from kill_harness import finished as _finished
+from kill_harness import kill_when as _kill_when
+from kill_harness import start as _start
 
 EPOCHS = 2
-
-
-def _start(*args):
-    """Start `python *args`; its output goes to temporary files (a full pipe would block it)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    process = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, text=True, stdout=out, stderr=err)
-    process.outputs = (out, err)
-    return process
-
-
-def _finished(process, timeout_s=300):
-    """Wait for `process`; returns (exit status, stdout, stderr)."""
-    try:
-        process.wait(timeout=timeout_s)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    texts = []
-    for file in process.outputs:
-        file.seek(0)
-        texts.append(file.read())
-        file.close()
-    return (process.returncode, *texts)
-
-
-def _kill_when(process, condition, timeout_s=180):
-    """SIGKILL `process` as soon as `condition()` holds; True if it was still running then."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        if condition():
-            alive = process.poll() is None
-            process.send_signal(signal.SIGKILL)
-            _finished(process)
-            return alive
-        time.sleep(0.05)
-    if process.poll() is None:
-        process.kill()
-    code, out, err = _finished(process)
-    raise AssertionError(f"condition never held (exit status {code}):\n{out[-2000:]}\n{err[-3000:]}")
 
 
 def _read_json(path):
@@ -193,52 +149,24 @@ def test_search_killed_between_trials_resumes_and_runs_every_trial_once(tiny_npz
     assert runs == [f"trial-{i + 1}" for i in range(len(lrs))]  # one run per trial, none trained twice
 
 
-def _killed_at_random_moments(args, kills, seed, started):
-    """Run `args` to the end, SIGKILLing it `kills` times, each a random 0-3 s after `started(stdout)` held
-    (the run has begun training: epochs, checkpoint, best.keras and history.json writes all lie in that span).
-    Returns (the kills that hit a live process, the last run's exit status and stderr)."""
-    import random
-
-    rng = random.Random(seed)
-    hits = 0
-    for _ in range(kills):
-        process = _start(*args)
-        out = process.outputs[0]
-        deadline = time.monotonic() + 300
-        while process.poll() is None and time.monotonic() < deadline:
-            out.seek(0)
-            if started(out.read()):
-                break
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0, 3))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            hits += 1
-        _finished(process)
-    code, _, err = _finished(_start(*args))
-    return hits, code, err
-
-
-@pytest.mark.parametrize("kills", [3, pytest.param(20, marks=pytest.mark.slow)])
-def test_training_killed_at_random_moments_ends_bit_for_bit_as_an_uninterrupted_run(tiny_npz, tmp_path, kills):
-    import keras
-    import numpy as np
-
-    from keras_hw2.cnn import models  # noqa: F401  (registers the models' loss for loading best.keras)
-
-    runs = tmp_path / "runs"
-    whole = _start(*_train_args(tiny_npz, runs, name="whole"))
-    hits, code, err = _killed_at_random_moments(_train_args(tiny_npz, runs, name="killed"), kills, seed=kills,
-                                                started=lambda out: "run: " in out)
+def test_a_search_killed_between_keras_tuners_two_writes_of_a_new_trial_runs_it(tiny_npz, tmp_path):
+    """keras-tuner writes a new trial's trial.json, then oracle.json: the state a kill between the two leaves
+    (made here by hand from a finished first trial) must not leave the trial "running" and never run."""
+    project = tmp_path / "tuner" / "lr"
+    args = ["-m", "tuners.cnn_lr", "--data", str(tiny_npz), "--epochs", "1", "--batch-size", "8",
+            "--learning-rates", "0.1,0.01", "--directory", str(tmp_path / "tuner"), "--project-name", "lr",
+            "--runs-dir", str(tmp_path / "runs")]
+    code, _, err = _finished(_start(*args, "--max-trials", "1"))
     assert code == 0, err[-3000:]
-    assert hits >= min(3, kills), f"only {hits} of {kills} kills hit a running training"
-    code, _, err = _finished(whole)
+    started = _read_json(project / "trial_0" / "trial.json")
+    started.update(trial_id="1", status="RUNNING", metrics={"metrics": {}})
+    started["hyperparameters"]["values"]["learning_rate"] = 0.01
+    (project / "trial_1").mkdir()
+    (project / "trial_1" / "trial.json").write_text(json.dumps(started))  # oracle.json does not list it
+
+    code, out, err = _finished(_start(*args))
     assert code == 0, err[-3000:]
-    killed, reference = runs / "cnn" / "killed", runs / "cnn" / "whole"
-    strip = lambda history: {k: v for k, v in history.items() if k != "epoch_seconds"}  # noqa: E731
-    assert strip(_read_json(killed / "history.json")) == strip(_read_json(reference / "history.json"))
-    assert _read_json(killed / "history.json")["epoch"] == list(range(EPOCHS))
-    for a, b in zip(keras.saving.load_model(killed / "best.keras").get_weights(),
-                    keras.saving.load_model(reference / "best.keras").get_weights()):
-        np.testing.assert_array_equal(a, b)
-    assert not list(killed.glob(".*.tmp"))  # resume/ stays: a finished run can be continued (issue 23)
+    trials = [_read_json(project / f"trial_{i}" / "trial.json") for i in range(2)]
+    assert [trial["status"] for trial in trials] == ["COMPLETED", "COMPLETED"]
+    assert [t["learning_rate"] for t in _read_json(project / "best_lr.json")["trials"]] == [0.1, 0.01]
+    assert sorted(p.name for p in (tmp_path / "runs" / "tuner" / "lr").iterdir()) == ["trial-1", "trial-2"]

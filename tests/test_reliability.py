@@ -6,24 +6,13 @@ a data folder are one-line errors with exit status 2; the P2G SavedModel refuses
 requests with ``InvalidArgument`` and answers concurrent callers exactly as serial ones.
 """
 import json
-import resource
-import signal
 import subprocess
 import sys
 import os
 
 import pytest
 
-from conftest import REPO
-
-
-def _limit_file_size(max_bytes):
-    """A ``preexec_fn``: files of the child may not grow past `max_bytes` (``ulimit -f``); writes then fail
-    with EFBIG instead of killing the child with SIGXFSZ."""
-    def limit():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
-    return limit
+from conftest import REPO, limit_file_size
 
 
 def _cli(*args, preexec_fn=None, timeout=300):
@@ -45,7 +34,7 @@ def _cnn_train(npz, runs_dir, *extra):
 
 
 def test_a_file_size_limit_while_checkpointing_is_one_line_exit_4_and_the_run_resumes(tiny_npz, tmp_path):
-    limited = _cli(*_cnn_train(tiny_npz, tmp_path), preexec_fn=_limit_file_size(1_000_000))  # < a checkpoint
+    limited = _cli(*_cnn_train(tiny_npz, tmp_path), preexec_fn=limit_file_size(1_000_000))  # < a checkpoint
     assert limited.returncode == 4, limited.stderr[-3000:]
     assert "Traceback" not in limited.stderr
     last = limited.stderr.strip().splitlines()[-1]

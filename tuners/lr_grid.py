@@ -17,6 +17,7 @@ finished epoch when keras-tuner retries it; a finished search trains nothing.
 """
 import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -175,6 +176,8 @@ def search_learning_rate(config: SweepConfig, data: ImageData, verbose="auto") -
     """
     check_chief_reachable()
     with contextlib.nullcontext() if is_worker() else DirectoryLock(config.project_dir, what="tuner"):
+        if not is_worker():
+            drop_unstarted_trials(config.project_dir)
         oracle = LearningRateGridOracle(config.learning_rates, objective=keras_tuner.Objective(OBJECTIVE, "max"),
                                         max_trials=config.max_trials or len(config.learning_rates), seed=config.seed)
         tuner = RunTrialTuner(oracle, config, overwrite=False)
@@ -182,6 +185,27 @@ def search_learning_rate(config: SweepConfig, data: ImageData, verbose="auto") -
             check_trials(tuner, config)
         tuner.search(data, verbose=verbose)
         return None if is_worker() else summarize(tuner, config)
+
+
+def drop_unstarted_trials(project_dir: Path) -> list:
+    """Remove the trial directories of `project_dir` that keras-tuner wrote but never recorded as started.
+
+    keras-tuner starts a trial by writing ``trial_<id>/trial.json``, then ``oracle.json``, whose
+    ``start_order`` lists it. A search killed between the two writes (or while trial.json is written) leaves
+    a trial that reloading would keep "running" for ever and never run; it has not begun (its run directory
+    is made later), so removing its directory makes the search start it again, as an uninterrupted search
+    does. Returns the ids removed.
+
+    Raises:
+        InputError: ``oracle.json`` cannot be read (the message names it).
+    """
+    project_dir = Path(project_dir)
+    oracle = project_dir / "oracle.json"
+    started = set(read_json(oracle).get("start_order", [])) if oracle.is_file() else set()
+    dropped = [path for path in sorted(project_dir.glob("trial_*")) if path.name[len("trial_"):] not in started]
+    for path in dropped:
+        shutil.rmtree(path)
+    return [path.name[len("trial_"):] for path in dropped]
 
 
 def check_trials(tuner: keras_tuner.Tuner, config: SweepConfig) -> None:

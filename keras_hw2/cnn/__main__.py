@@ -15,6 +15,7 @@ from keras_hw2 import cli, presets, train_options
 from keras_hw2.checks import Integer
 from keras_hw2.deploy import command as deploy_command
 
+EVALUATE_HINT = "make room and re-run the same command"  # a write of `evaluate` without room (exit status 4)
 SPLITS = ("train", "val", "test")
 VERBS = {
     "train": "train one model; writes runs/cnn/<name>/ (the default verb)",
@@ -147,6 +148,7 @@ def _evaluate(args) -> int:
     from keras_hw2.cnn.evaluation import evaluate_model, format_report, plot_confusion_matrix, plot_misclassified
     from keras_hw2.cnn.predict import load_classifier
     from keras_hw2.devices import device_report
+    from keras_hw2.errors import room_to_write
     from keras_hw2.locks import DirectoryLock
     from keras_hw2.runs import write_json
 
@@ -165,9 +167,12 @@ def _evaluate(args) -> int:
     files = [out_dir / f"{name}.json", out_dir / f"{name}.png", out_dir / f"{name}-errors.png"]
     with DirectoryLock(out_dir, what="run"):
         write_json(files[0], {"checkpoint": str(checkpoint), "data": str(data), "split": split, **report})
-        plot_confusion_matrix(report["confusion_matrix"], CLASS_NAMES, files[1],
-                              title=f"{checkpoint.parent.name}: {data.name} ({split})")
-        plot_misclassified(images, report["misclassified"], CLASS_NAMES, files[2], title=f"{data.name} ({split})")
+        with room_to_write(files[1], hint=EVALUATE_HINT):
+            plot_confusion_matrix(report["confusion_matrix"], CLASS_NAMES, files[1],
+                                  title=f"{checkpoint.parent.name}: {data.name} ({split})")
+        with room_to_write(files[2], hint=EVALUATE_HINT):
+            plot_misclassified(images, report["misclassified"], CLASS_NAMES, files[2],
+                               title=f"{data.name} ({split})")
     print(f"{checkpoint} on {data} ({split} split, {report['images']} images):")
     print(format_report(report, CLASS_NAMES))
     print(f"wrote {', '.join(map(str, files))}")

@@ -9,6 +9,12 @@ nothing from the internet.
 
 The API names of the events (for `gradio_client`): ``/classify``, ``/spell``,
 ``/new_query``, ``/step``, ``/run``.
+
+Load limits (Gradio's own queue and upload check; docs/reliability.md): each event
+computes at most `CONCURRENCY` requests at once, at most `QUEUE_SIZE` more wait in
+the queue and a request beyond that is answered at once with Gradio's "Queue is
+full" (HTTP 503), never dropped silently; an upload larger than `MAX_UPLOAD` is
+refused by Gradio with HTTP 413 before any of it is stored or decoded.
 """
 import functools
 import os
@@ -23,6 +29,9 @@ from keras_hw2.demo import retrieval, scenes, spelling  # noqa: E402
 from keras_hw2.errors import InputError  # noqa: E402
 
 TITLE = "keras_hw2 demo"
+CONCURRENCY = 2  # requests of one event computed at once (the models are small; more would only share the cores)
+QUEUE_SIZE = 64  # requests that may wait, all events together; more are refused ("Queue is full")
+MAX_UPLOAD = 20 * 1024 * 1024  # bytes: the largest upload (Gradio's max_file_size); a big photo fits
 # The browser's own fonts: the default theme would fetch Inter and IBM Plex Mono from a font CDN.
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                           font_mono=["ui-monospace", "SFMono-Regular", "monospace"])
@@ -61,6 +70,7 @@ def build_app(cnn, p2g, workdir=None) -> gr.Blocks:
             _spelling_tab(p2g, workdir)
         with gr.Tab("Hopfield"):
             _hopfield_tab()
+    app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     app.workdir = workdir
     return app
 
@@ -199,14 +209,16 @@ def _hopfield_tab() -> None:
 
 
 def start(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860) -> str:
-    """Serve `app` in a background thread on ``host:port``, locally only; returns its URL.
+    """Serve `app` in a background thread on ``host:port``, locally only, uploads up to `MAX_UPLOAD`; returns
+    its URL.
 
     Raises:
         InputError: the port is taken or the host cannot be bound (the message names the flag).
     """
     try:
         app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True, quiet=True,
-                   theme=THEME, ssr_mode=False, mcp_server=False, pwa=False, allowed_paths=[app.workdir])
+                   theme=THEME, ssr_mode=False, mcp_server=False, pwa=False, allowed_paths=[app.workdir],
+                   max_file_size=MAX_UPLOAD)
     except OSError as e:
         raise InputError(f"cannot serve on {host}:{port} ({(str(e).splitlines() or [''])[0]}); "
                          f"choose another --port or --host. Received: --host={host} --port={port}") from None

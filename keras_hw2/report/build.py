@@ -11,15 +11,20 @@
    same configuration finished before, and training resumes from the last
    finished epoch (or trial) of an interrupted one;
 3. writes the report, also when a step failed (its section marked failed,
-   its error shown) or on Ctrl-C (the steps not reached marked as not run).
+   its error shown) or on Ctrl-C (the steps not reached marked as not run): into a temporary folder
+   inside ``out`` first, then moved into place file by file (`keras_hw2.report.render.publish`), so that
+   a crash or a write without room (exit status 4; the finished steps are kept) leaves no half-written
+   file in ``out``.
 """
+import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from keras_hw2.cnn import train as cnn_train
-from keras_hw2.errors import InputError
+from keras_hw2.errors import InputError, room_to_write
 from keras_hw2.hopfield.capacity import CapacityConfig
 from keras_hw2.hopfield.check import write_check
 from keras_hw2.hopfield.demo import RetrieveConfig
@@ -29,7 +34,7 @@ from keras_hw2.report import questions
 from keras_hw2.report.figures import draw_figures
 from keras_hw2.report.inputs import Settings, digest, load_inputs, write_samples
 from keras_hw2.report.presets import CNN_BATCH_SIZE, LEARNING_RATES, NUM_BEAMS, NUM_SAMPLES, PRESETS, TOP_P
-from keras_hw2.report.render import REPORT_JSON, settings_of, write_report
+from keras_hw2.report.render import REPORT_JSON, REPORT_MD, STAGING_PREFIX, publish, settings_of, write_report
 from keras_hw2.report.steps import StepRunner
 from keras_hw2.runs import config_dict
 from keras_hw2.report.tables import build_sections
@@ -210,14 +215,12 @@ def _p2g_steps(runner: StepRunner, seed: int, preset, inputs, runs_dir, titles: 
 
 def _write(out, settings: Settings, preset, inputs, runner: StepRunner, runs_dir, command: str, start: float,
            status: str, steps: list) -> Path:
-    """Draw the figures and write report.md and report.json from the steps run so far (of `steps`)."""
+    """Draw the figures and write report.md and report.json from the steps run so far (of `steps`): into a
+    temporary folder in `out`, then moved into place (`publish`)."""
     outcomes = {outcome.key: outcome for outcome in runner.outcomes}
     data = {"cnn": inputs.images_source, "cnn_val": len(inputs.images.splits["val"][1]),
             "p2g": inputs.corpus_source, "p2g_valid": len(inputs.corpus.splits["valid"])}
     sections = build_sections(outcomes, data, steps, smoke=settings.preset == "quick")
-    figures = draw_figures(outcomes, out)
-    for section in sections:
-        section.figures = figures.get(section.key, [])
     reused = sum(outcome.reused for outcome in outcomes.values())
     header = {
         "title": f"Homework 2, reproduced ({settings.preset} preset)", "status": status, "command": command,
@@ -228,4 +231,17 @@ def _write(out, settings: Settings, preset, inputs, runner: StepRunner, runs_dir
                   f"{reused} of {len(steps)} steps were reused from earlier runs. Our figures are validation "
                   "figures (the test splits are held back); the homework's P2G figures are test figures."],
     }
-    return write_report(out, header, sections, outcomes)
+    for stale in Path(out).glob(f"{STAGING_PREFIX}*"):  # left by a killed call (`out` is locked: none is ours)
+        shutil.rmtree(stale, ignore_errors=True)
+    stage = Path(out) / f"{STAGING_PREFIX}{os.getpid()}"
+    with room_to_write(out, also=(Exception,), hint="the finished steps are kept: make room and re-run the same "
+                       "command to resume"):
+        try:
+            figures = draw_figures(outcomes, stage)
+            for section in sections:
+                section.figures = figures.get(section.key, [])
+            write_report(stage, header, sections, outcomes)
+            publish(stage, out)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    return Path(out) / REPORT_MD

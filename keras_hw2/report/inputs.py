@@ -13,6 +13,7 @@
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -20,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from keras_hw2.cnn import data as cnn_data
-from keras_hw2.errors import InputError
+from keras_hw2.errors import InputError, room_to_write
 from keras_hw2.p2g.train import Corpus, load_corpus
 from keras_hw2.report.presets import Preset
 
@@ -152,8 +153,12 @@ def write_samples(inputs: Inputs, settings: Settings, runs_dir) -> None:
         if not path.is_file():
             directory.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-            cnn_data.save_npz(inputs.images, tmp)
-            os.replace(tmp, path)
+            try:
+                with room_to_write(path):
+                    cnn_data.save_npz(inputs.images, tmp)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         inputs.data_cnn = str(path.resolve())
     if inputs.corpus_sampled:
         sizes = {split: len(pairs) for split, pairs in inputs.corpus.splits.items()}
@@ -161,8 +166,12 @@ def write_samples(inputs: Inputs, settings: Settings, runs_dir) -> None:
         if not path.is_dir():
             tmp = directory / f".tmp-{os.getpid()}-{path.name}"
             tmp.mkdir(parents=True, exist_ok=True)
-            for split, pairs in inputs.corpus.splits.items():
-                (tmp / f"{split}.tsv").write_text("".join(f"{p.phonemes}\t{p.spelling}\n" for p in pairs),
-                                                  encoding="utf-8")
-            os.replace(tmp, path)
+            try:
+                with room_to_write(path):
+                    for split, pairs in inputs.corpus.splits.items():
+                        (tmp / f"{split}.tsv").write_text("".join(f"{p.phonemes}\t{p.spelling}\n" for p in pairs),
+                                                          encoding="utf-8")
+                os.replace(tmp, path)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         inputs.data_p2g = str(path.resolve())

@@ -6,13 +6,17 @@ report.md shows those tables with `format_cell` (4 significant digits, tiny
 numbers in scientific notation, thousands separators, "—" for none).
 """
 import math
+import os
+import shutil
 from pathlib import Path
 
+from keras_hw2.report.figures import FIGURES_DIR
 from keras_hw2.report.published import PUBLISHED
-from keras_hw2.runs import read_json, write_json
+from keras_hw2.runs import read_json, write_json, write_text
 
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
+STAGING_PREFIX = ".tmp-report-"  # the folder inside the report folder where a report is written first
 NONE = "—"  # an empty cell
 
 
@@ -81,13 +85,31 @@ def write_report(out, header: dict, sections: list, outcomes: dict) -> Path:
             lines += markdown_table(table)
         for figure in section.figures:
             lines += [f"![{figure['caption']}]({figure['file']})", f"*{figure['caption']}*", ""]
-    (out / REPORT_MD).write_text("\n".join(lines), encoding="utf-8")
+    write_text(out / REPORT_MD, "\n".join(lines))
     write_json(out / REPORT_JSON, {
         **header, "published": {key: {"value": value, "data": data} for key, (value, data) in PUBLISHED.items()},
         "sections": [section.as_dict() for section in sections],
         "steps": [outcome.as_dict() for outcome in outcomes.values()],  # in the order they ran
     })
     return out / REPORT_MD
+
+
+def publish(stage, out) -> None:
+    """Move the report written into `stage` (report.md, report.json, figures/) into `out`, each file with one
+    rename: the figures first (PNGs of `out` that the new report does not show are removed), report.json,
+    then report.md. At every moment each file of `out` is complete, the old one or the new one."""
+    stage, out = Path(stage), Path(out)
+    figures = stage / FIGURES_DIR
+    (out / FIGURES_DIR).mkdir(exist_ok=True)
+    new = {path.name for path in figures.glob("*.png")}
+    for name in sorted(new):
+        os.replace(figures / name, out / FIGURES_DIR / name)
+    for stale in (out / FIGURES_DIR).glob("*.png"):
+        if stale.name not in new:
+            stale.unlink()
+    for name in (REPORT_JSON, REPORT_MD):
+        os.replace(stage / name, out / name)
+    shutil.rmtree(stage)
 
 
 def settings_of(path) -> dict:

@@ -7,7 +7,8 @@ locked while in use; the same configuration gives the same directory). The
 result goes to ``result.json`` there once the function returns; a later call
 finds it and reuses the step without running anything. A function that raises
 marks the step failed (its error is kept for the report) and the steps after
-it still run; a step whose prerequisite failed is not run. Ctrl-C propagates.
+it still run; a step whose prerequisite failed is not run. Ctrl-C and a write without
+room (a `keras_hw2.errors.ResourceError`: exit status 4, the finished steps kept) propagate.
 After each step, one progress line says what ran, how long it took and how
 many steps remain.
 """
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from keras_hw2.errors import ResourceError, room_to_write
 from keras_hw2.report.inputs import digest
 from keras_hw2.runs import open_run, read_json, write_json
 
@@ -101,10 +103,11 @@ class StepRunner:
                                         seconds=time.perf_counter() - start))
         with open_run(TASK, config, name=name, root=self.root) as run:
             try:
-                result = compute(run)
-            except KeyboardInterrupt:
+                with room_to_write(directory, also=(Exception,)):  # no room: every later step would fail too
+                    result = compute(run)
+            except (KeyboardInterrupt, ResourceError):
                 raise
-            except Exception as e:  # any failure of a step is reported, not fatal to the report
+            except Exception as e:  # any other failure of a step is reported, not fatal to the report
                 message = (str(e).splitlines() or [""])[0]
                 return self._record(Outcome(key, title, "failed", directory=str(directory),
                                             seconds=time.perf_counter() - start,
