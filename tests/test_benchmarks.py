@@ -108,10 +108,12 @@ def test_hopfield_results_agree_between_the_gpu_and_the_cpu():
 def test_the_cnn_rows_time_the_task_train_runs():
     """The engine's trainer of `make_task`: the optimizer keeps the weights' average, as in `train`."""
     from keras_hw2.benchmarks import cnn
+    from keras_hw2.cnn.models import AveragingSGD
     from keras_hw2.cnn.train import TrainConfig
     images, labels = cnn.demo_images(16)
-    assert cnn._trainer("baseline", images, labels, TrainConfig()).model.optimizer.use_ema
-    assert not cnn._trainer("baseline", images, labels, TrainConfig(weight_averaging=False)).model.optimizer.use_ema
+    assert isinstance(cnn._trainer("baseline", images, labels, TrainConfig()).model.optimizer, AveragingSGD)
+    assert not isinstance(cnn._trainer("baseline", images, labels, TrainConfig(weight_averaging=False)).model.optimizer,
+                          AveragingSGD)
 
 
 def test_the_commands_write_outside_the_source_tree_by_default_and_help_imports_no_tensorflow(python):
