@@ -199,3 +199,13 @@ def test_a_whole_epoch_is_timed_with_its_validation_after_one_untimed_epoch():
     assert calls == [0, 1, 2]  # 1 untimed + 2 timed epochs, through the engine's train
     assert len(timing.wall) == len(timing.cpu) == 2
     assert all(0.3 <= seconds < 30 for seconds in timing.wall)  # each includes its validation's 0.3 s
+
+
+def test_the_import_floor_is_measured_in_a_fresh_process():
+    """The child's own high-water mark after importing TensorFlow, Keras and tensorflow-text: far above an empty
+    interpreter's ~0.01 GB (TensorFlow's libraries), far below a training run's."""
+    from keras_hw2.benchmarks.rss import peak_rss_row
+    row = peak_rss_row("import", repeats=1)
+    assert row.name == "import_peak_rss" and row.unit == "GB" and row.reference is None and row.target is None
+    (value,) = row.values
+    assert 0.2 < value < 4.0

@@ -27,7 +27,7 @@ GROUPS = {"p2g-epoch": "P2G training epochs, with and without attention",
           "cnn": "CNN training images/s at batch 8",
           "whole-epoch": "whole epochs as train runs them (validation, checkpoints), P2G and both CNNs",
           "cnn-profile": "op times of one CNN training step (tf.profiler)",
-          "rss": "peak RSS of a P2G and a CNN training run (fresh processes)",
+          "rss": "peak RSS of a P2G and a CNN training run, and of the imports alone (fresh processes)",
           "deploy": "CNN inference through TF, LiteRT float and int8, ONNX Runtime (batch 1 and 64)"}
 QUICK = {"p2g_words": 256, "decode_words": 32, "latency_words": 8, "cnn_images": 64, "profile_steps": 5}
 FULL = {"decode_words": 1000, "latency_words": 100, "cnn_images": 2048, "profile_steps": 20}
@@ -93,7 +93,8 @@ def main(argv=None) -> int:
     if "rss" in groups:
         from keras_hw2.benchmarks.rss import peak_rss_row
         rows += [peak_rss_row("p2g", args.repeats, args.p2g_data, args.quick),
-                 peak_rss_row("cnn", args.repeats, args.cnn_data, args.quick)]
+                 peak_rss_row("cnn", args.repeats, args.cnn_data, args.quick),
+                 peak_rss_row("import", args.repeats)]
     if "deploy" in groups:
         from keras_hw2.benchmarks.deploy import deploy_rows
         rows += deploy_rows(quick=args.quick)
