@@ -1,6 +1,8 @@
 """keras_hw2.benchmarks: the harness's figures, the table, the JSON report and the command (tiny sizes, no timing)."""
+import dataclasses
 import json
 import socket
+import time
 from datetime import date
 
 import pytest
@@ -108,10 +110,12 @@ def test_hopfield_results_agree_between_the_gpu_and_the_cpu():
 def test_the_cnn_rows_time_the_task_train_runs():
     """The engine's trainer of `make_task`: the optimizer keeps the weights' average, as in `train`."""
     from keras_hw2.benchmarks import cnn
+    from keras_hw2.cnn.models import AveragingSGD
     from keras_hw2.cnn.train import TrainConfig
     images, labels = cnn.demo_images(16)
-    assert cnn._trainer("baseline", images, labels, TrainConfig()).model.optimizer.use_ema
-    assert not cnn._trainer("baseline", images, labels, TrainConfig(weight_averaging=False)).model.optimizer.use_ema
+    assert isinstance(cnn._trainer("baseline", images, labels, TrainConfig()).model.optimizer, AveragingSGD)
+    assert not isinstance(cnn._trainer("baseline", images, labels, TrainConfig(weight_averaging=False)).model.optimizer,
+                          AveragingSGD)
 
 
 def test_the_commands_write_outside_the_source_tree_by_default_and_help_imports_no_tensorflow(python):
@@ -148,3 +152,60 @@ def test_gpu_checks_run_on_the_cpu_with_tiny_sizes():
     assert {k: v for k, v in checks.items() if k != "mixed_float16_trains"} == {
         "masks_right_padded": True, "cudnn_lstm_runs": None, "hopfield_max_difference": 0.0,
         "hopfield_within_tolerance": True, "export_matches_cpu": True}
+
+
+@dataclasses.dataclass
+class _TinyConfig:
+    epochs: int = 1
+    seed: int = 0
+    deterministic: bool = False
+    strategy: str = "default"
+    jit_compile: bool = False
+
+
+def _tiny_task(config, calls):
+    """A dense layer on 16 points whose validation begins with 0.3 s of sleep (a task callback), counting epochs."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from keras_hw2 import training
+
+    class Slow(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            time.sleep(0.3)
+
+        def on_epoch_end(self, epoch, logs=None):
+            calls.append(epoch)
+
+    x = np.random.default_rng(0).normal(size=(16, 2)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+
+    def build_model():
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+        return model
+
+    return training.Task(
+        build_model=build_model, monitor="val_loss", mode="min",
+        loss=lambda labels, logits: keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True),
+        train_data=lambda seed: tf.data.Dataset.from_tensor_slices((x, y)).batch(8),
+        validation_data=tf.data.Dataset.from_tensor_slices((x, y)).batch(8), callbacks=lambda model: [Slow()])
+
+
+def test_a_whole_epoch_is_timed_with_its_validation_after_one_untimed_epoch():
+    from keras_hw2.benchmarks.epochs import whole_epoch_timing
+    calls = []
+    timing = whole_epoch_timing("demo", _TinyConfig(), lambda config: _tiny_task(config, calls), repeats=2)
+    assert calls == [0, 1, 2]  # 1 untimed + 2 timed epochs, through the engine's train
+    assert len(timing.wall) == len(timing.cpu) == 2
+    assert all(0.3 <= seconds < 30 for seconds in timing.wall)  # each includes its validation's 0.3 s
+
+
+def test_the_import_floor_is_measured_in_a_fresh_process():
+    """The child's own high-water mark after importing TensorFlow, Keras and tensorflow-text: far above an empty
+    interpreter's ~0.01 GB (TensorFlow's libraries), far below a training run's."""
+    from keras_hw2.benchmarks.rss import peak_rss_row
+    row = peak_rss_row("import", repeats=1)
+    assert row.name == "import_peak_rss" and row.unit == "GB" and row.reference is None and row.target is None
+    (value,) = row.values
+    assert 0.2 < value < 4.0

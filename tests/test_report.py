@@ -400,3 +400,42 @@ def test_help_imports_no_tensorflow():
 def test_both_presets_search_for_as_many_epochs_as_they_train_so_the_baseline_is_trained_once():
     from keras_hw2.report.presets import PRESETS
     assert all(preset.lr_search_epochs == preset.cnn_epochs for preset in PRESETS.values())
+
+
+
+def test_the_report_writes_paths_relative_to_the_project_never_absolute_ones(tmp_path, monkeypatch):
+    """Absolute paths of runs and data (under the project and beside it) are written as ``runs/...`` and
+    ``../shared/data/...`` in report.md and report.json; the same settings are then not taken for other ones."""
+    from keras_hw2.report.build import check_out
+    from keras_hw2.report.inputs import Settings
+    from keras_hw2.report.render import write_report
+    from keras_hw2.report.steps import Outcome
+    from keras_hw2.report.tables import Section, Table
+    project = tmp_path / "project"
+    (project / "out").mkdir(parents=True)
+    monkeypatch.chdir(project)
+    data = str(tmp_path / "shared" / "data" / "intel_landscapes_48.npz")
+    run = str(project / "runs" / "cnn" / "baseline")
+    settings = Settings("full", data_cnn=data, data_p2g=str(tmp_path / "shared" / "data" / "p2g"))
+    header = {"title": "t", "status": "finished", "command": "python -m keras_hw2 report", "notes": [],
+              "settings": settings.as_dict(), "preset": {}, "runs_dir": str(project / "runs"),
+              "data": {"cnn": f"image data {data}: 7,867 images", "p2g": settings.data_p2g},
+              "created": "now", "seconds": 1.0}
+    section = Section("q2", "Q2", ["cnn-baseline"], tables=[Table("runs", ["run"], [[run]])])
+    outcome = Outcome("cnn-baseline", "Q2 baseline", "finished", directory=run,
+                      result={"run": run, "checkpoint": f"{run}/best.keras"})
+    write_report(project / "out", header, [section], {"cnn-baseline": outcome})
+    for name in ("report.md", "report.json"):
+        text = (project / "out" / name).read_text()
+        assert str(tmp_path) not in text, name
+        assert "../shared/data/intel_landscapes_48.npz" in text and "runs/cnn/baseline" in text
+    report = json.loads((project / "out" / "report.json").read_text())
+    assert report["runs_dir"] == "runs" and report["steps"][0]["directory"] == "runs/cnn/baseline"
+    assert report["steps"][0]["result"]["checkpoint"] == "runs/cnn/baseline/best.keras"
+    assert report["settings"]["data_cnn"] == "../shared/data/intel_landscapes_48.npz"
+    assert report["data"]["cnn"] == "image data ../shared/data/intel_landscapes_48.npz: 7,867 images"
+    assert "| CNN data | image data ../shared/data/intel_landscapes_48.npz: 7,867 images |" in \
+        (project / "out" / "report.md").read_text()
+    check_out(project / "out", settings)  # the same settings: not refused
+    with pytest.raises(Exception, match="holds a report made with other settings"):
+        check_out(project / "out", Settings("full", data_cnn=data))

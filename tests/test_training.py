@@ -11,7 +11,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from keras_hw2 import runs, training
-from keras_hw2.cnn.models import averaged_weights
+from keras_hw2.cnn.models import AveragingSGD, averaged_weights
 from keras_hw2.errors import TrainingError
 
 
@@ -62,8 +62,9 @@ def make_task(config, recorder, monitor="val_accuracy", mode="max", ema_momentum
     def build_model():
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
                                   keras.layers.Dropout(0.5), keras.layers.Dense(2)])
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate or config.learning_rate, use_ema=ema_momentum is not None,
-                                                     ema_momentum=ema_momentum or 0.99))
+        lr = learning_rate or config.learning_rate
+        model.compile(optimizer=keras.optimizers.SGD(lr) if ema_momentum is None else
+                      AveragingSGD(lr, average_momentum=ema_momentum))  # averaged every step
         return model
 
     def accuracy(labels, logits):

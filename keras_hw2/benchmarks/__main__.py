@@ -3,7 +3,8 @@
 Runs, with ``--repeats`` repeats each (min / median / max): the P2G training
 epochs with and without attention; greedy, nucleus and beam decoding of 1,000
 words in a batch; the one-word p50 latency through `Speller` and the export;
-the CNNs' training images/s at batch 8; the peak RSS of P2G and CNN training
+the CNNs' training images/s at batch 8; whole epochs as ``train`` runs them,
+validation and checkpoints included, of both tasks; the peak RSS of P2G and CNN training
 (one fresh process per repeat); and a profile of one CNN training step per
 model. Prints a table of our figures against the homework PyTorch code's on
 the same machine type, with the ratio and the issue's target per row, and
@@ -24,8 +25,9 @@ GROUPS = {"p2g-epoch": "P2G training epochs, with and without attention",
           "p2g-decode": "greedy, nucleus and beam decoding of a batch",
           "p2g-latency": "one word at a time through Speller and the export",
           "cnn": "CNN training images/s at batch 8",
+          "whole-epoch": "whole epochs as train runs them (validation, checkpoints), P2G and both CNNs",
           "cnn-profile": "op times of one CNN training step (tf.profiler)",
-          "rss": "peak RSS of a P2G and a CNN training run (fresh processes)",
+          "rss": "peak RSS of a P2G and a CNN training run, and of the imports alone (fresh processes)",
           "deploy": "CNN inference through TF, LiteRT float and int8, ONNX Runtime (batch 1 and 64)"}
 QUICK = {"p2g_words": 256, "decode_words": 32, "latency_words": 8, "cnn_images": 64, "profile_steps": 5}
 FULL = {"decode_words": 1000, "latency_words": 100, "cnn_images": 2048, "profile_steps": 20}
@@ -86,10 +88,13 @@ def main(argv=None) -> int:
     if {"cnn", "cnn-profile"} & set(groups):
         cnn_rows, extra["cnn_step_profiles"] = _cnn_rows(args, sizes, groups)
         rows += cnn_rows
+    if "whole-epoch" in groups:
+        rows += _whole_epoch_rows(args, sizes)
     if "rss" in groups:
         from keras_hw2.benchmarks.rss import peak_rss_row
         rows += [peak_rss_row("p2g", args.repeats, args.p2g_data, args.quick),
-                 peak_rss_row("cnn", args.repeats, args.cnn_data, args.quick)]
+                 peak_rss_row("cnn", args.repeats, args.cnn_data, args.quick),
+                 peak_rss_row("import", args.repeats)]
     if "deploy" in groups:
         from keras_hw2.benchmarks.deploy import deploy_rows
         rows += deploy_rows(quick=args.quick)
@@ -148,6 +153,19 @@ def _cnn_rows(args, sizes: dict, groups: list) -> tuple:
               file=sys.stderr)
         profiles.append(times)
     return rows, profiles
+
+
+def _whole_epoch_rows(args, sizes: dict) -> list:
+    from keras_hw2.benchmarks import cnn, p2g
+    from keras_hw2.cnn.train import TrainConfig as CNNConfig
+    from keras_hw2.p2g.train import TrainConfig, load_corpus
+    corpus, _ = load_corpus(args.p2g_data)
+    config = TrainConfig(units=16) if args.quick else TrainConfig()
+    if args.quick:
+        corpus = {split: pairs[:sizes["p2g_words"]] for split, pairs in corpus.items()}
+    images, labels = cnn.demo_images(sizes["cnn_images"])
+    return [p2g.whole_epoch_row(corpus, args.repeats, config),
+            *cnn.whole_epoch_rows(images, labels, args.repeats, CNNConfig())]
 
 
 if __name__ == "__main__":

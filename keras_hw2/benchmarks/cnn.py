@@ -1,4 +1,4 @@
-"""Benchmark rows of the CNN scene classifiers: training images/s at batch 8, and a profile of one step.
+"""Benchmark rows of the CNN scene classifiers: training images/s at batch 8, whole epochs, a profile of one step.
 
 Each model trains with the training engine's step on the task ``train`` builds
 (`keras_hw2.cnn.train.make_task`: SGD keeping the weights' moving average, NLL
@@ -6,18 +6,23 @@ loss, per-example accuracy), on images held in memory; the speed does not
 depend on the pixels, so the synthetic demo images stand in when no data file
 is given. One untimed epoch traces the step first. Extra rows time the plain
 SGD step (``--no-weight-averaging``) for comparison with the reference.
+The whole-epoch rows (`keras_hw2.benchmarks.epochs`) time ``train`` itself:
+the steps, validation of the weights' average on held-out images (a ninth as
+many as trained on, as in the Intel split) with the BatchNorm model's precise
+statistics recomputed first, and the checkpoints.
 """
 import dataclasses
 import itertools
 import tempfile
 
 from keras_hw2 import training
+from keras_hw2.benchmarks.epochs import whole_epoch_timing
 from keras_hw2.benchmarks.harness import measure, timing_row
 from keras_hw2.benchmarks.profile import op_times, profile
 from keras_hw2.cnn.data import ImageData
 from keras_hw2.cnn.models import MODELS
 from keras_hw2.cnn.synthetic import generate_images
-from keras_hw2.cnn.train import TrainConfig, make_task
+from keras_hw2.cnn.train import TASK, TrainConfig, make_task
 
 # The homework's PyTorch code on this machine type, quiet, torch 2.13 CPU, 2 threads (issue 12).
 REFERENCE_IMAGES_PER_S = {"baseline": 361.0, "batchnorm": 511.0}
@@ -56,6 +61,25 @@ def training_rows(images, labels, repeats: int, config: TrainConfig = None) -> l
                                    reference=None if suffix else REFERENCE_IMAGES_PER_S[model_name],
                                    target=None if suffix else TARGET_RATIO,
                                    details={"images": len(labels), "weight_averaging": averaging}))
+    return rows
+
+
+def whole_epoch_rows(images, labels, repeats: int, config: TrainConfig = None) -> list:
+    """Images/s of whole ``train`` epochs (`whole_epoch_timing`) of both CNNs: `images` split into training
+    images and a ninth as many validation images (the Intel split's proportion)."""
+    config = config or TrainConfig()
+    num_val = max(1, len(labels) // 10)
+    data = ImageData({"train": (images[num_val:], labels[num_val:]), "val": (images[:num_val], labels[:num_val])},
+                     "benchmark images")
+    rows = []
+    for model_name in MODELS:
+        model_config = dataclasses.replace(config, model=model_name)
+        timing = whole_epoch_timing(TASK, model_config, lambda c: make_task(c, data), repeats)
+        rows.append(timing_row(f"cnn_{model_name}_whole_epoch",
+                               f"CNN {model_name} whole epoch as train runs it (validation, checkpoints), "
+                               f"batch {config.batch_size}", timing, len(labels) - num_val, "images/s", True,
+                               details={"train_images": len(labels) - num_val, "val_images": num_val,
+                                        "weight_averaging": config.weight_averaging}))
     return rows
 
 

@@ -4,6 +4,8 @@
   batch 64), run by the training engine on the task ``train`` builds
   (`keras_hw2.p2g.train.make_task`), after
   one untimed epoch that traces the step;
+- a whole epoch as ``train`` runs it (validation with its greedy CER, checkpoints:
+  `keras_hw2.benchmarks.epochs`), with attention;
 - greedy (uncompiled and XLA), nucleus (p=0.8, 3 samples per word) and beam (5) decoding of 1,000
   words in one batch, strings in and strings out through `Speller`;
 - the p50 latency of one word, end to end, through `Speller` and through the
@@ -20,9 +22,10 @@ import time
 import tensorflow as tf
 
 from keras_hw2 import training
+from keras_hw2.benchmarks.epochs import whole_epoch_timing
 from keras_hw2.benchmarks.harness import Row, measure, percentile, timing_row
 from keras_hw2.p2g.speller import Speller, export_speller
-from keras_hw2.p2g.train import Corpus, TrainConfig, make_task
+from keras_hw2.p2g.train import TASK, Corpus, TrainConfig, make_task
 
 # The homework's PyTorch code on this machine type, quiet, torch 2.13 CPU, 2 threads (issue 12).
 # Greedy decoding at batch 1 (attention): 239 words/s, 4.2 ms a word; the homework decodes one word at a time.
@@ -55,6 +58,16 @@ def epoch_rows(corpus: dict, repeats: int, config: TrainConfig = None) -> tuple:
                                         "sort_window": config.sort_window}))
         model = trained if use_attention else model
     return rows, model
+
+
+def whole_epoch_row(corpus: dict, repeats: int, config: TrainConfig = None) -> Row:
+    """Seconds of a whole ``train`` epoch with attention: training, validation (loss, greedy CER), checkpoints."""
+    config = TrainConfig(**{**vars(config or TrainConfig()), "use_attention": True})
+    data = Corpus(corpus, "benchmark words")
+    timing = whole_epoch_timing(TASK, config, lambda c: make_task(c, data), repeats)
+    return timing_row("p2g_whole_epoch_attention", f"P2G whole epoch as train runs it, attention, "
+                      f"{len(corpus['train']):,} words + {len(corpus['valid']):,} validated", timing, 1.0, "s", False,
+                      details={"words": len(corpus["train"]), "valid_words": len(corpus["valid"])})
 
 
 def decode_rows(speller: Speller, phonemes: list, repeats: int) -> list:

@@ -5,7 +5,9 @@ repeat: that child trains the task for one epoch with its command's defaults
 (``train_and_evaluate``, validation, checkpoint, plots and TensorBoard logs
 included) in a temporary runs directory and prints its own peak RSS as one
 JSON line; a fresh process counts everything training holds, TensorFlow's
-own libraries included, and nothing from the benchmark around it.
+own libraries included, and nothing from the benchmark around it. The
+``import`` child only imports TensorFlow, Keras and tensorflow-text (what every
+P2G process loads before it builds anything): the floor under both figures.
 """
 import json
 import subprocess
@@ -17,12 +19,14 @@ from keras_hw2.benchmarks.harness import Row, peak_rss_gb, print_json_line
 
 # The homework's PyTorch code on this machine type (issue 12): peak RSS of training, GB.
 REFERENCE_GB = {"p2g": 0.61, "cnn": 0.95}
+TASKS = ("cnn", "import", "p2g")
 TARGET_RATIO = 1.0
 QUICK_SIZES = {"p2g_words": 256, "cnn_images": 64}  # --quick: a few words or images, for smoke tests
 
 
 def peak_rss_row(task: str, repeats: int, data=None, quick: bool = False) -> Row:
-    """The peak RSS (GB) of `repeats` one-epoch training runs of `task` ("p2g" or "cnn"), each in a new process."""
+    """The peak RSS (GB) of `repeats` one-epoch training runs of `task` ("p2g" or "cnn"), each in a new process;
+    ``"import"``: of importing TensorFlow, Keras and tensorflow-text alone (no reference, no target)."""
     command = [sys.executable, "-m", "keras_hw2.benchmarks.rss", task, *(["--data", str(data)] if data else []),
                *(["--quick"] if quick else [])]
     values = []
@@ -31,6 +35,9 @@ def peak_rss_row(task: str, repeats: int, data=None, quick: bool = False) -> Row
         if done.returncode:
             raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
         values.append(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_gb"])
+    if task == "import":
+        return Row("import_peak_rss", "peak RSS of importing TensorFlow, Keras and tensorflow-text alone", "GB",
+                   values, higher_is_better=False)
     what = "P2G (attention)" if task == "p2g" else "CNN (baseline)"
     return Row(f"{task}_training_peak_rss", f"peak RSS of {what} training", "GB", values, higher_is_better=False,
                reference=REFERENCE_GB[task], target=TARGET_RATIO, details={"data": str(data) if data else None,
@@ -63,12 +70,17 @@ def _train_cnn(root: str, data, quick: bool) -> None:
 
 def main(argv=None) -> int:
     parser = cli.ArgumentParser(prog="python -m keras_hw2.benchmarks.rss", description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=sorted(REFERENCE_GB))
+    parser.add_argument("task", choices=TASKS)
     parser.add_argument("--data", help="the task's --data (default: its embedded data)")
     parser.add_argument("--quick", action="store_true", help=f"train on a few examples only: {QUICK_SIZES}")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as root:
-        (_train_p2g if args.task == "p2g" else _train_cnn)(root, args.data, args.quick)
+    if args.task == "import":
+        import keras  # noqa: F401 (what is measured is the import)
+        import tensorflow  # noqa: F401
+        import tensorflow_text  # noqa: F401
+    else:
+        with tempfile.TemporaryDirectory() as root:
+            (_train_p2g if args.task == "p2g" else _train_cnn)(root, args.data, args.quick)
     print_json_line({"task": args.task, "peak_rss_gb": peak_rss_gb()})
     return 0
 

@@ -14,7 +14,7 @@ inside the model, so it takes raw 0..255 images.
 
 What is validated, saved as ``best.keras`` and exported is, by default, the
 optimizer's exponential moving average of the SGD weights over about one epoch
-(`averaged_weights`, `epoch_average_momentum`; Keras' ``SGD(use_ema=True)``),
+(`averaged_weights`, `epoch_average_momentum`; `AveragingSGD`, updated every 8 steps),
 with the BatchNorm statistics recomputed for it (`keras_hw2.cnn.batchnorm`);
 training itself is plain SGD on the trained weights. Why (issue 15): the
 measurements are in docs/cnn-weight-averaging.md.
@@ -94,21 +94,102 @@ def nll_loss(y_true, log_probabilities):
     return -tf.gather(log_probabilities, y_true, axis=1, batch_dims=1)
 
 
-def compile_model(model: keras.Model, lr, jit_compile=False, ema_momentum=None) -> keras.Model:
+AVERAGE_EVERY = 8  # steps between updates of the weights' average (docs/performance.md: "Cheap weight average")
+
+
+@keras.saving.register_keras_serializable(package="keras_hw2")
+class AveragingSGD(keras.optimizers.SGD):
+    """Plain SGD that also keeps an exponential moving average of the weights, updated every `average_every` steps.
+
+    After the SGD update of step ``n`` (1-based), when ``n`` is 1 or a
+    multiple of `average_every`, each average becomes
+    ``average - (1 - m) * (average - weight)`` with ``m = average_momentum ** average_every``
+    (``m = 0`` at step 1: the average starts as the weights). Over the same
+    number of steps it forgets as much as Keras' ``SGD(use_ema=True,
+    ema_momentum=average_momentum)`` updated every step (which it equals for
+    ``average_every=1``), at ``1 / average_every`` of the cost: the update reads
+    and writes every weight, which at batch 8 costs as much as the
+    baseline CNN's whole backward pass. The SGD updates are those of
+    `keras.optimizers.SGD`; the averages are optimizer variables (saved,
+    restored and resumed with it); `averaged_weights` evaluates them.
+
+    Args:
+        learning_rate: as for `keras.optimizers.SGD`.
+        average_momentum: the per-step decay ``m`` in ``[0, 1)``, e.g. `epoch_average_momentum`.
+        average_every: steps between updates, at least 1.
+        **kwargs: the other `keras.optimizers.SGD` arguments (no ``use_ema``: this is its replacement).
+
+    Example:
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    >>> model.compile(optimizer=AveragingSGD(0.5, average_momentum=0.5, average_every=2), loss="mse")
+    >>> for target in (2.0, 4.0, 6.0, 8.0):  # a step of lr 0.5 on (w - target)^2 sets w to target
+    ...     _ = model.train_on_batch(keras.ops.ones((1, 1)), keras.ops.full((1, 1), target))
+    >>> # steps 1, 2, 4 update it (keep m ** 2 = 0.25): 2, then 0.25 * 2 + 0.75 * 4 = 3.5, then 0.25 * 3.5 + 0.75 * 8
+    >>> [float(average[0, 0]) for average in model.optimizer.averages]
+    [6.875]
+    """
+
+    def __init__(self, learning_rate=0.01, average_momentum=0.99, average_every=1, **kwargs):
+        if kwargs.pop("use_ema", False):
+            raise ValueError("AveragingSGD keeps its own average: use_ema must be False. Received: use_ema=True")
+        if not 0 <= average_momentum < 1:
+            raise ValueError(f"average_momentum must be in [0, 1). Received: average_momentum={average_momentum}")
+        if isinstance(average_every, bool) or not isinstance(average_every, int) or average_every < 1:
+            raise ValueError(f"average_every must be an integer of at least 1. Received: average_every={average_every!r}")
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.average_momentum = float(average_momentum)
+        self.average_every = average_every
+        self.averages = []
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.averages = [self.add_variable_from_reference(variable, "average") for variable in variables]
+
+    def apply(self, grads, trainable_variables=None):
+        """The SGD update of `trainable_variables` (those `build` was given, in its order), then the averages'."""
+        if trainable_variables is None:
+            raise ValueError("AveragingSGD.apply averages the variables it is given: pass trainable_variables "
+                             "(as apply_gradients does). Received: trainable_variables=None")
+        variables = list(trainable_variables)
+        super().apply(grads, variables)  # the SGD update; `iterations` counts it
+        steps = self.iterations
+        first = keras.ops.equal(steps, 1)
+        due = keras.ops.logical_or(first, keras.ops.equal(keras.ops.mod(steps, self.average_every), 0))
+        keras.ops.cond(due, lambda: self._update_averages(variables, first), lambda: None)
+
+    def _update_averages(self, variables, first):
+        keep = keras.ops.where(first, 0.0, self.average_momentum ** self.average_every)
+        for average, variable in zip(self.averages, variables):
+            self.assign_sub(average, keras.ops.cast(1.0 - keep, average.dtype) * (average - variable))
+
+    def finalize_variable_values(self, var_list):
+        """Replace the weights `var_list` (those the optimizer was built with) by their averages."""
+        for variable, average in zip(var_list, self.averages):
+            variable.assign(average)
+
+    def get_config(self):
+        return {**super().get_config(), "average_momentum": self.average_momentum,
+                "average_every": self.average_every}
+
+
+def compile_model(model: keras.Model, lr, jit_compile=False, ema_momentum=None,
+                  average_every: int = AVERAGE_EVERY) -> keras.Model:
     """Compile with plain SGD (no momentum), `nll_loss` and an ``accuracy`` metric; returns `model`.
 
     `lr` is a positive number or a `keras.optimizers.schedules.LearningRateSchedule` (`keras_hw2.schedules`).
 
-    With `ema_momentum` the optimizer also keeps an exponential moving average
-    of the weights (Keras' ``use_ema``; `averaged_weights` evaluates it). The
-    updates are plain SGD's either way.
+    With `ema_momentum` (the per-step decay) the optimizer also keeps an exponential
+    moving average of the weights, updated every `average_every` steps
+    (`AveragingSGD`; `averaged_weights` evaluates it). The updates are plain SGD's either way.
     """
     if isinstance(lr, (int, float)) and not lr > 0:
         raise ValueError(f"lr must be positive. Received: lr={lr}")
     if ema_momentum is not None and not 0 <= ema_momentum < 1:
         raise ValueError(f"ema_momentum must be in [0, 1). Received: ema_momentum={ema_momentum}")
-    optimizer = keras.optimizers.SGD(learning_rate=lr, use_ema=ema_momentum is not None,
-                                     ema_momentum=0.99 if ema_momentum is None else ema_momentum)
+    optimizer = keras.optimizers.SGD(learning_rate=lr) if ema_momentum is None else \
+        AveragingSGD(learning_rate=lr, average_momentum=ema_momentum, average_every=average_every)
     model.compile(optimizer=optimizer, loss=nll_loss,
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                   jit_compile=jit_compile)
@@ -125,9 +206,9 @@ def averaged_weights(model: keras.Model):
     """Context manager: inside, `model` holds the average of its weights that its optimizer keeps.
 
     The trained weights are copied, replaced by the optimizer's exponential
-    moving average (``keras.optimizers.Optimizer.finalize_variable_values``)
+    moving average (`AveragingSGD`, ``finalize_variable_values``)
     and put back, exactly, on exit. A model whose optimizer keeps no average
-    (``use_ema=False``) is left as it is. Non-trainable variables (BatchNorm
+    (not an `AveragingSGD`) is left as it is. Non-trainable variables (BatchNorm
     statistics) are not averaged: `keras_hw2.cnn.batchnorm.PreciseBatchNorm`
     recomputes them for the averaged weights.
 
@@ -136,7 +217,7 @@ def averaged_weights(model: keras.Model):
 
     Example:
     >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
-    >>> model.compile(optimizer=keras.optimizers.SGD(0.5, use_ema=True, ema_momentum=0.5), loss="mse")
+    >>> model.compile(optimizer=AveragingSGD(0.5, average_momentum=0.5), loss="mse")
     >>> for target in (2.0, 4.0):  # a step of lr 0.5 on (w - target)^2 sets w to target
     ...     _ = model.train_on_batch(keras.ops.ones((1, 1)), keras.ops.full((1, 1), target))
     >>> kernel = model.layers[0].kernel
@@ -147,7 +228,7 @@ def averaged_weights(model: keras.Model):
     4.0
     """
     optimizer = model.optimizer
-    if not optimizer.use_ema:
+    if not isinstance(optimizer, AveragingSGD):
         yield model
         return
     trained = [keras.ops.convert_to_numpy(variable) for variable in model.trainable_variables]

@@ -62,7 +62,9 @@ class Sampler:
         states: the initial decoder states (nested tensors with batch first).
         batch_size: number of rows.
         seed: int or ``(2,)`` tensor for the stateless random ops; during a
-            step, `self.seed` holds that step's seed (`get_next_token` may use it).
+            step, `self.seed` holds that step's seed (`get_next_token` may use it;
+            a subclass that draws nothing sets ``uses_seed = False`` and the loop
+            skips deriving it).
 
     Returns:
         Tokens ``(batch_size, max_length)`` int32 (EOS, then PAD, after the
@@ -70,6 +72,7 @@ class Sampler:
     """
 
     num_beams = 1
+    uses_seed = True  # get_next_token reads self.seed
 
     def __init__(self, max_length=MAX_LENGTH):
         Integer(minimum=1).check("max_length", max_length)
@@ -86,7 +89,8 @@ class Sampler:
         def body(step, token_ids, states, tokens, log_probs, finished):
             logits, states = next_fn(token_ids, states)
             step_log_probs = tf.nn.log_softmax(logits)
-            self.seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(step, tf.int64))
+            if self.uses_seed:
+                self.seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(step, tf.int64))
             next_ids = tf.cast(self.get_next_token(tf.exp(step_log_probs)), tf.int32)
             next_ids = tf.where(finished, PAD, next_ids)
             chosen = tf.gather(step_log_probs, next_ids, batch_dims=1)
@@ -118,6 +122,8 @@ class GreedySampler(Sampler):
     >>> tokens.numpy().tolist()
     [[4, 5, 2, 0], [4, 5, 2, 0]]
     """
+
+    uses_seed = False
 
     def get_next_token(self, probabilities):
         return tf.argmax(probabilities, axis=-1, output_type=tf.int32)

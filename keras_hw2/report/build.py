@@ -34,7 +34,8 @@ from keras_hw2.report import questions
 from keras_hw2.report.figures import draw_figures
 from keras_hw2.report.inputs import Settings, digest, load_inputs, write_samples
 from keras_hw2.report.presets import CNN_BATCH_SIZE, LEARNING_RATES, NUM_BEAMS, NUM_SAMPLES, PRESETS, TOP_P
-from keras_hw2.report.render import REPORT_JSON, REPORT_MD, STAGING_PREFIX, publish, settings_of, write_report
+from keras_hw2.report.render import (REPORT_JSON, REPORT_MD, STAGING_PREFIX, publish, relative_paths, settings_of,
+                                     write_report)
 from keras_hw2.report.steps import StepRunner
 from keras_hw2.runs import config_dict
 from keras_hw2.report.tables import build_sections
@@ -87,7 +88,7 @@ def check_out(out, settings: Settings, overwrite: bool = False) -> None:
         stored = settings_of(path)
     except InputError as e:
         raise InputError(f"{e}; pass --overwrite to replace it. Received: --out={out}") from None
-    current = settings.as_dict()
+    current = relative_paths(settings.as_dict())  # as report.json records them
     if stored != current:
         keys = sorted(key for key in set(stored) | set(current) if stored.get(key) != current.get(key))
         raise InputError(f"{out}: holds a report made with other settings (differs in: {', '.join(keys)}); "

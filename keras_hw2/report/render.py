@@ -3,10 +3,13 @@
 report.json holds every number: the settings and preset, every step's outcome
 and full result, the published figures, and each table with its raw cells;
 report.md shows those tables with `format_cell` (4 significant digits, tiny
-numbers in scientific notation, thousands separators, "—" for none).
+numbers in scientific notation, thousands separators, "—" for none). Both write
+paths relative to the working directory, the project (`relative_paths`:
+``runs/...``, ``../shared/data/...``), never this machine's absolute paths.
 """
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -42,6 +45,39 @@ def format_cell(value) -> str:
             return f"{value:.2e}"
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+# an absolute path inside a text: "/" after a space, quote or bracket (not "words/s"), up to a space or delimiter
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~/-])/[^\s|`'\"<>()\[\],;:*]+")
+
+
+def relative_paths(value, base=None):
+    """`value` with every absolute path in its strings written relative to `base` (default: the working directory).
+
+    Strings, and the strings inside lists, tuples and dicts (keys left alone), are
+    rewritten; other values are returned as they are. Only a path whose first
+    component exists on this machine counts as one (so "1/2" or a unit stays).
+
+    Example:
+    >>> relative_paths({"data": "/srv/hw/../shared/x.npz: sample", "runs": ["/srv/hw/runs/cnn"]}, base="/srv/hw")
+    {'data': '../shared/x.npz: sample', 'runs': ['runs/cnn']}
+    """
+    base = os.getcwd() if base is None else str(base)
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.sub(lambda match: _relative(match.group(0), base), value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(relative_paths(item, base) for item in value)
+    if isinstance(value, dict):
+        return {key: relative_paths(item, base) for key, item in value.items()}
+    return value
+
+
+def _relative(path: str, base: str) -> str:
+    stripped = path.rstrip(".")
+    first = "/" + stripped.lstrip("/").split("/")[0]
+    if not os.path.exists(first) and not base.startswith(first):
+        return path
+    return os.path.relpath(os.path.normpath(stripped), base) + path[len(stripped):]
 
 
 def markdown_table(table) -> list:
@@ -85,12 +121,12 @@ def write_report(out, header: dict, sections: list, outcomes: dict) -> Path:
             lines += markdown_table(table)
         for figure in section.figures:
             lines += [f"![{figure['caption']}]({figure['file']})", f"*{figure['caption']}*", ""]
-    write_text(out / REPORT_MD, "\n".join(lines))
-    write_json(out / REPORT_JSON, {
+    write_text(out / REPORT_MD, relative_paths("\n".join(lines)))
+    write_json(out / REPORT_JSON, relative_paths({
         **header, "published": {key: {"value": value, "data": data} for key, (value, data) in PUBLISHED.items()},
         "sections": [section.as_dict() for section in sections],
         "steps": [outcome.as_dict() for outcome in outcomes.values()],  # in the order they ran
-    })
+    }))
     return out / REPORT_MD
 
 
