@@ -86,3 +86,35 @@ def test_bad_dropout_and_lr_are_refused():
 def test_docstring_examples_run(module):
     failed, attempted = doctest.testmod(module)
     assert attempted > 0 and failed == 0
+
+
+def test_averaging_sgd_every_step_is_keras_ema_and_every_k_steps_updates_only_then():
+    """average_every=1 is Keras' SGD(use_ema=True); with 3 the average starts as the step-1 weights and moves
+    only at steps 3 and 6, with decay 0.9 ** 3."""
+    def train(optimizer, steps):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dense(1)])
+        model.compile(optimizer=optimizer, loss="mse")
+        x = np.random.default_rng(0).normal(size=(4 * steps, 3)).astype("float32")
+        snapshots = []
+        for step in range(steps):
+            model.train_on_batch(x[4 * step:4 * step + 4], x[4 * step:4 * step + 4].sum(axis=1, keepdims=True))
+            snapshots.append(([w.numpy().copy() for w in model.trainable_variables],
+                              [a.numpy().copy() for a in getattr(model.optimizer, "averages", [])]))
+        return model, snapshots
+
+    keras_ema, _ = train(keras.optimizers.SGD(0.05, use_ema=True, ema_momentum=0.9), 12)
+    ours, _ = train(models.AveragingSGD(0.05, average_momentum=0.9, average_every=1), 12)
+    keras_ema.optimizer.finalize_variable_values(keras_ema.trainable_variables)
+    ours.optimizer.finalize_variable_values(ours.trainable_variables)
+    for a, b in zip(keras_ema.trainable_variables, ours.trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    _, snapshots = train(models.AveragingSGD(0.05, average_momentum=0.9, average_every=3), 7)
+    weights, expected = snapshots[0]  # step 1: the average starts as the weights
+    for w, a in zip(weights, expected):
+        np.testing.assert_array_equal(w, a)
+    for step, (weights, averages) in enumerate(snapshots[1:], start=2):
+        if step % 3 == 0:  # steps 3 and 6: decay 0.9 ** 3
+            expected = [0.9 ** 3 * e + (1 - 0.9 ** 3) * w for e, w in zip(expected, weights)]
+        for e, a in zip(expected, averages):
+            np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-7)
