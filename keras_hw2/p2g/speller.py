@@ -8,8 +8,9 @@ decoding is a TensorFlow op, so the export runs exactly what the CLI runs:
    training data and inputs): NFC-normalise the UTF-8 input, split it into
    phoneme symbols at Unicode whitespace, look the symbols up (unknown
    symbols -> UNK) and pad them to ids ``(batch_size, S)``, S >= 1;
-4. decode with a sampler (`keras_hw2.p2g.decoding.generate`, from a `Seq2Seq`
-   or an `keras_hw2.p2g.ensemble.Ensemble` of several; spellings stop at `MAX_LENGTH`);
+4. decode with a sampler (`keras_hw2.p2g.decoding.generate`, from a `Seq2Seq`, a
+   `keras_hw2.p2g.transformer.TransformerSpeller` or an `keras_hw2.p2g.ensemble.Ensemble`
+   of several; spellings stop at `MAX_LENGTH`);
    with ``jit_compile=True``, greedy decoding is one XLA computation, the
    source ids padded (masked) to a multiple of `SOURCE_BUCKET` columns so it
    compiles once per batch size and bucket;
@@ -79,8 +80,8 @@ class Speller:
     in batches, with a progress bar.
 
     Args:
-        model: a trained `Seq2Seq` (its vocabularies come with it), or an
-            `keras_hw2.p2g.ensemble.Ensemble` of several.
+        model: a trained `Seq2Seq` or `keras_hw2.p2g.transformer.TransformerSpeller`
+            (its vocabularies come with it), or an `keras_hw2.p2g.ensemble.Ensemble` of several.
         jit_compile: XLA-compile greedy decoding (encoder and the whole
             decoding loop), which removes the per-op overhead of the loop's
             small ops: ~4x faster one word at a time on a 2-core CPU, after a
