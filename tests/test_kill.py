@@ -134,3 +134,15 @@ def test_a_report_killed_at_random_moments_ends_as_an_uninterrupted_one(tmp_path
         assert sorted(p.name for p in (root / "report" / "figures").iterdir()) == sorted(
             p.name for p in (whole / "report" / "figures").iterdir())
         assert not list((root / "report").glob(".tmp*"))
+
+
+def test_a_run_killed_while_writing_its_config_json_is_started_afresh(tmp_path):
+    """What the kill harness found (a report step killed 0.3 s in): a run directory holding only its lock and
+    the temporary of its first config.json is a run that has not begun, not "something that is not a run"."""
+    from keras_hw2.runs import open_run
+
+    path = tmp_path / "task" / "r"
+    path.mkdir(parents=True)
+    (path / ".config.json.tmp").write_text('{"epochs": ')  # cut short by the kill
+    with open_run("task", {"epochs": 2}, name="r", root=tmp_path) as run:
+        assert not run.resumed and json.loads((path / "config.json").read_text()) == {"epochs": 2}
