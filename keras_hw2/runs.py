@@ -265,8 +265,9 @@ def open_run(task: str, config, name=None, root="runs") -> Run:
 
 
 def _check_stored_config(path: Path, config: dict) -> bool:
-    """True when `path` holds a run with `config`, False when it holds nothing; else `InputError`."""
-    if not path.exists() or not [p for p in path.iterdir() if p.name != LOCK_FILE]:
+    """True when `path` holds a run with `config`, False when it holds nothing (but its lock, or the temporary of
+    a config.json whose write was killed); else `InputError`."""
+    if not path.exists() or not [p for p in path.iterdir() if p.name not in (LOCK_FILE, f".{CONFIG_FILE}.tmp")]:
         return False
     stored_path = path / CONFIG_FILE
     if not stored_path.exists():

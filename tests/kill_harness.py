@@ -150,6 +150,7 @@ def _kill_once(args, directory, rng, started, window_s, timeout_s, record, env) 
     """Start the command and SIGKILL it at a random moment; False if it ended by itself first."""
     at_write, delay = rng.random() < 0.5, rng.uniform(0, window_s)
     arm = Path(directory).parent / f".{Path(directory).name}.arm"  # outside the watched directory
+    arm.parent.mkdir(parents=True, exist_ok=True)  # the command may not have made anything yet
     arm.unlink(missing_ok=True)
     if at_write:
         hook = {KILL_ARM: str(arm), KILL_JITTER: str(rng.uniform(0, 0.05)), KILL_WATCH: str(directory)}

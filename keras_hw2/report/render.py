@@ -132,19 +132,20 @@ def write_report(out, header: dict, sections: list, outcomes: dict) -> Path:
 
 def publish(stage, out) -> None:
     """Move the report written into `stage` (report.md, report.json, figures/) into `out`, each file with one
-    rename: the figures first (PNGs of `out` that the new report does not show are removed), report.json,
-    then report.md. At every moment each file of `out` is complete, the old one or the new one."""
+    rename: the figures first, report.json, then report.md; last, the PNGs of `out` that the new report does
+    not show are removed. At every moment each file of `out` is complete, the old one or the new one, and
+    every figure that the report.md there shows is there."""
     stage, out = Path(stage), Path(out)
     figures = stage / FIGURES_DIR
     (out / FIGURES_DIR).mkdir(exist_ok=True)
     new = {path.name for path in figures.glob("*.png")}
     for name in sorted(new):
         os.replace(figures / name, out / FIGURES_DIR / name)
+    for name in (REPORT_JSON, REPORT_MD):
+        os.replace(stage / name, out / name)
     for stale in (out / FIGURES_DIR).glob("*.png"):
         if stale.name not in new:
             stale.unlink()
-    for name in (REPORT_JSON, REPORT_MD):
-        os.replace(stage / name, out / name)
     shutil.rmtree(stage)
 
 
