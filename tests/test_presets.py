@@ -120,7 +120,8 @@ def test_the_cards_record_data_terms_command_commit_and_the_targets(cards):
     assert cards["intel_batchnorm_48"]["validation"]["accuracy"] >= 0.85
     assert set(cards["intel_batchnorm_48"]["validation"]["per_class_accuracy"]) == set(
         cards["intel_batchnorm_48"]["class_names"])
-    assert cards["wikipron_attention"]["validation"]["cer"] <= 0.215
+    assert cards["wikipron_attention"]["validation"]["cer"] <= 0.205  # the recipe: 30 cosine epochs (docs/recipes.md)
+    assert cards["wikipron_attention"]["validation"]["wer"] <= 0.71
     assert cards["cmudict_attention"]["validation"]["cer"] <= 0.15
 
 

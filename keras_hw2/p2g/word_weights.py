@@ -43,7 +43,7 @@ def frequency_weight(zipf):
     """The weight of words of Zipf frequency `zipf` (a number or an array), float32.
 
     Example:
-    >>> frequency_weight([0.0, 3.0, 4.0, 5.0, 6.0, 7.5]).round(3).tolist()
+    >>> [round(float(w), 3) for w in frequency_weight([0.0, 3.0, 4.0, 5.0, 6.0, 7.5])]
     [1.0, 1.0, 3.162, 10.0, 31.623, 31.623]
     """
     zipf = np.clip(np.asarray(zipf, np.float64), FLOOR_ZIPF, CEILING_ZIPF)

@@ -77,7 +77,8 @@ PRESETS = {preset.name: preset for preset in (
         summary="IPA phonemes -> English spelling, BiLSTM encoder + LSTM decoder with Bahdanau attention "
                 "(the homework's 10,000 WikiPron words)",
         train_args=("train", "--data", WIKIPRON_DIR, "--attention", "--units", "128", "--dropout", "0.3",
-                    "--batch-size", "64", "--learning-rate", "0.003", "--epochs", "20", "--seed", "0"),
+                    "--batch-size", "64", "--learning-rate", "0.003", "--epochs", "30", "--lr-schedule", "cosine",
+                    "--warmup-epochs", "1", "--seed", "0"),
         validation_data=f"{WIKIPRON_DIR}/valid.tsv",
         data={"name": "the homework's English WikiPron words (p2g/train.tsv, valid.tsv)",
               "source": "WikiPron (Wiktionary pronunciations), via the homework's repository "
