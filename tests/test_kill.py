@@ -9,6 +9,7 @@ A few kills run in the default suite; under ``slow``, 20 per training task, and 
 the report step. The figures of each test are printed (``pytest -s``) and recorded in docs/reliability.md.
 """
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -120,8 +121,10 @@ def _report_args(root):
 
 def _report_tables(root) -> dict:
     """report.json of the report under `root` without what differs between two equal reports: times, which steps
-    were reused, and `root` itself in the paths the tables name."""
-    report = json.loads((root / "report" / "report.json").read_text().replace(str(root), "<root>"))
+    were reused, and `root` itself in the paths the tables name (absolute, or relative to the working directory as
+    the report writes paths outside it)."""
+    text = (root / "report" / "report.json").read_text()
+    report = json.loads(text.replace(str(root), "<root>").replace(os.path.relpath(root), "<root>"))
     steps = {step["key"]: step["result"] for step in report["steps"]}
     tables = {section["title"]: section["tables"] for section in report["sections"] if section["key"] != "steps"}
     return {"steps": steps, "tables": tables, "status": report["status"]}
