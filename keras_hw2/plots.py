@@ -4,6 +4,7 @@ The one place that chooses matplotlib's backend: every module that draws
 imports ``plt`` from here, so the non-interactive Agg backend is always set
 before pyplot is first imported.
 """
+import io
 from pathlib import Path
 
 import matplotlib
@@ -27,6 +28,20 @@ def draw_curves(ax, curves: dict, xlabel="epoch", ylabel="", title="") -> None:
         ax.legend()
 
 
+def save_figure(fig, path) -> Path:
+    """Render `fig` in the format of `path`'s suffix (PNG by default), write it atomically
+    (`keras_hw2.runs.write_bytes`: a crash leaves the old picture or the new one, never half of one)
+    and close it. Returns ``Path(path)``."""
+    from keras_hw2.runs import write_bytes  # runs imports Keras: only once a figure is written
+
+    path = Path(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix[1:] or "png")
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())
+    return path
+
+
 def plot_curves(curves: dict, path, xlabel="epoch", ylabel="", title="") -> Path:
     """Plot one or more curves against their index (1-based) and save a PNG (`draw_curves`).
 
@@ -40,6 +55,4 @@ def plot_curves(curves: dict, path, xlabel="epoch", ylabel="", title="") -> Path
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     draw_curves(ax, curves, xlabel=xlabel, ylabel=ylabel, title=title)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

@@ -68,8 +68,8 @@ def _finite_or_none(obj):
     return obj
 
 
-def write_text(path, text: str) -> None:
-    """Write `text` (UTF-8) to `path` atomically: a temporary ``.<name>.tmp`` beside it, fsync, then rename.
+def write_bytes(path, data: bytes) -> None:
+    """Write `data` to `path` atomically: a temporary ``.<name>.tmp`` beside it, fsync, then rename.
 
     A crash leaves the old file or the new one; a failed write leaves the old file and no temporary, and
     one for lack of room (a full disk, a file-size limit) is a `ResourceError` naming `path`.
@@ -78,14 +78,19 @@ def write_text(path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with room_to_write(path):
-            with open(tmp, "w", encoding="utf-8") as file:
-                file.write(text)
+            with open(tmp, "wb") as file:
+                file.write(data)
                 file.flush()
                 os.fsync(file.fileno())  # on disk before the rename makes it the file: a power cut leaves old or new
             tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text(path, text: str) -> None:
+    """Write `text` as UTF-8 to `path` atomically (`write_bytes`)."""
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path, obj) -> None:

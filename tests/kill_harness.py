@@ -184,13 +184,18 @@ def _kill_once(args, directory, rng, started, window_s, timeout_s, record, env) 
     return True
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC: the last 8 bytes of every PNG
+
+
 def is_temporary(path) -> bool:
     """A file that a writer renames into place once complete (a crash may leave it; nothing reads it)."""
     return any(mark in part for part in Path(path).parts for mark in TEMPORARY_MARKS)
 
 
 def check_consistent(directory) -> None:
-    """What a crash may leave under `directory`: every JSON file parses, every ``.keras`` file is complete."""
+    """What a crash may leave under `directory`: every JSON file parses, every ``.keras`` file and every PNG is
+    complete (a PNG ends with its IEND chunk)."""
     for path in Path(directory).rglob("*"):
         if not path.is_file() or is_temporary(path.relative_to(directory)):
             continue
@@ -202,6 +207,9 @@ def check_consistent(directory) -> None:
         elif path.suffix == ".keras":
             with zipfile.ZipFile(path) as archive:  # BadZipFile: left half-written by a kill
                 assert archive.testzip() is None, path
+        elif path.suffix == ".png":
+            data = path.read_bytes()
+            assert data.startswith(PNG_SIGNATURE) and data.endswith(PNG_END), f"{path}: left half-written by a kill"
 
 
 def history(run_dir) -> dict:

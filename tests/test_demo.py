@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from keras_hw2.launch import free_port
+
 gradio_client = pytest.importorskip("gradio_client", reason="the demo extra is not installed (pip install .[demo])")
 pytest.importorskip("gradio", reason="the demo extra is not installed (pip install .[demo])")
 
@@ -40,12 +42,6 @@ def _record_connections(event, args):
 
 
 sys.addaudithook(_record_connections)  # audit hooks cannot be removed; this one only records
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +79,7 @@ def served(tmp_path_factory):
     assert (cnn.source, p2g.source) == ("preset intel_batchnorm_48", "preset cmudict_attention")
     workdir = tmp_path_factory.mktemp("demo_app")
     app = build_app(cnn, p2g, workdir=str(workdir))
-    url = start(app, "127.0.0.1", _free_port())
+    url = start(app, "127.0.0.1", free_port())
     CONNECTIONS.clear()
     try:
         yield {"url": url, "client": gradio_client.Client(url, verbose=False), "cnn": cnn, "p2g": p2g,
@@ -355,7 +351,7 @@ def test_command_prints_one_line_serves_and_ends_on_ctrl_c_with_130(runs, monkey
         raise KeyboardInterrupt
 
     monkeypatch.setattr(demo_main, "wait", wait_then_interrupt)
-    port = _free_port()
+    port = free_port()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = cli.run_main(demo_main.main, ["--cnn", str(runs["cnn"]), "--p2g", str(runs["p2g"]),
                                                "--port", str(port)])
@@ -367,7 +363,7 @@ def test_command_prints_one_line_serves_and_ends_on_ctrl_c_with_130(runs, monkey
 
 @pytest.mark.slow
 def test_command_serves_one_line_and_ends_on_ctrl_c_with_130(runs):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "keras_hw2", "demo", "--cnn", str(runs["cnn"]),
                                 "--p2g", str(runs["p2g"]), "--port", str(port)], cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

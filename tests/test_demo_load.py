@@ -5,23 +5,18 @@ The app is served on 127.0.0.1 in this process with the shipped presets (as ``py
 serves it) and driven with gradio_client. Its limits are Gradio's own (`keras_hw2.demo.app`: `CONCURRENCY`
 requests of an event computed at once, `QUEUE_SIZE` waiting, uploads up to `MAX_UPLOAD`).
 """
-import socket
 import threading
 import time
 
 import pytest
+
+from keras_hw2.launch import free_port
 
 gradio_client = pytest.importorskip("gradio_client", reason="the demo extra is not installed (pip install .[demo])")
 pytest.importorskip("gradio", reason="the demo extra is not installed (pip install .[demo])")
 
 BURST = 50
 PATIENT = {"timeout": 600}  # httpx's default 5 s is too short for a request that waits in a long queue
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +27,7 @@ def served(tmp_path_factory):
 
     cnn, p2g = load_models()
     app = build_app(cnn, p2g, workdir=str(tmp_path_factory.mktemp("demo_load")))
-    url = start(app, "127.0.0.1", _free_port())
+    url = start(app, "127.0.0.1", free_port())
     try:
         yield {"url": url, "p2g": p2g}
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_hw2.plots import plt
+from keras_hw2.plots import plt, save_figure
 
 
 def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
@@ -54,9 +54,7 @@ def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix") -
         ax.text(j, i, str(count), ha="center", va="center",
                 color="white" if count > matrix.max() / 2 else "black")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def misclassified(labels, probabilities) -> list:
@@ -106,9 +104,7 @@ def plot_misclassified(images, mistakes: list, class_names, path, limit: int = 3
         axes[0, 0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
     fig.suptitle(f"{title}: {len(shown)} of {len(mistakes)} mistakes, most confident first", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def evaluate_model(model, images, labels, class_names, batch_size: int = 64) -> dict:

@@ -33,7 +33,7 @@ from keras_hw2.checks import Choice, Each, Integer, Number, received, validate
 from keras_hw2.errors import InputError
 from keras_hw2.hopfield.association import ASSOCIATIONS
 from keras_hw2.hopfield.maths import cccp_step
-from keras_hw2.plots import plt
+from keras_hw2.plots import plt, save_figure
 from keras_hw2.progress import Progress
 from keras_hw2.runs import Run, write_json
 
@@ -223,8 +223,7 @@ def _plot_accuracy(results: list, config: dict, path: Path) -> Path:
     axes[0, 0].legend(fontsize=6)
     fig.suptitle(f"retrieval of random ±1 patterns, {config['flip']:.0%} of the signs flipped")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -246,6 +245,5 @@ def _plot_largest(rows: list, config: dict, path: Path) -> Path:
     axes[-1].legend(fontsize=6)
     fig.suptitle(f"capacity against D (grid up to N={config['patterns'][-1]})")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path

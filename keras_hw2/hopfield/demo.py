@@ -22,7 +22,7 @@ import tensorflow as tf
 from keras_hw2.checks import Integer, Number
 from keras_hw2.errors import InputError
 from keras_hw2.hopfield.maths import retrieve
-from keras_hw2.plots import plot_curves, plt
+from keras_hw2.plots import plot_curves, plt, save_figure
 from keras_hw2.progress import Progress
 from keras_hw2.runs import Run, write_json
 
@@ -202,8 +202,7 @@ def _plot_accuracy(results: list, config: RetrieveConfig, path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -223,8 +222,7 @@ def _plot_examples(examples: dict, image_shape: tuple, beta: float, path: Path) 
                 ax.set_title(kind, fontsize=8)
     fig.suptitle(f"query / retrieved / target at beta={beta:g}")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

@@ -5,7 +5,7 @@ from keras_hw2.errors import InputError
 from keras_hw2.p2g.decoding import MAX_LENGTH
 from keras_hw2.p2g.evaluate import check_alphabet
 from keras_hw2.p2g.speller import Speller
-from keras_hw2.plots import plt
+from keras_hw2.plots import plt, save_figure
 
 
 def predict(speller: Speller, phonemes: list, top_p=None, k=3, beam=None, seed=0, n_best=1, as_json=False,
@@ -87,5 +87,4 @@ def write_attention_png(speller: Speller, phonemes: list, spellings: list, path)
         ax.set_yticks(range(len(rows)), rows)
         ax.set_title(spelling)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
